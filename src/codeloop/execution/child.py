@@ -1,0 +1,281 @@
+"""The harness side that runs inside a forked sandbox child, next to the untrusted program.
+
+Nothing here decides a verdict.  The child runs the program, calls the entry point on each
+test's inputs and writes back only what happened: an encoded return value, or the exception
+and its traceback trimmed to the program's own frames.  It never holds an expected value, so
+a program that inspects its own memory finds nothing to forge with.
+
+Messages are JSON lines on the result channel, batched to keep system calls rare:
+    {"i": n, "v": value, "d": secs}            a call returned
+    {"i": n, "ok": 1, "d": secs}               a code test or stdio run completed
+    {"i": n, "s": status, "e": type, "m": msg, "tb": text, "d": secs}
+    {"load": {"s": status, "e": ..., "m": ..., "tb": ...}}   the program failed to load
+    {"done": 1}
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import errno
+import json
+import os
+import struct
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from codeloop.execution.codec import EncodeBudget, encode
+
+PROGRAM_FILENAME = "<program>"
+TEST_FILENAME = "<test>"
+FLUSH_BYTES = 32 * 1024
+FLUSH_INTERVAL_NS = 2_000_000  # 2 ms: bounds how long a failure goes unseen by the parent
+MESSAGE_CAP = 2000
+TRACEBACK_CAP = 4000
+
+# Exit codes the zygote reads when a child ends without sending "done".
+EXIT_HARNESS_BROKEN = 70  # the harness itself failed (isolation could not be applied, ...)
+
+SHM_FORMAT = "qq"  # current test index, its start time (CLOCK_MONOTONIC ns)
+
+
+class ChildJob:
+    """Everything the child needs, prepared by the zygote before the fork."""
+
+    __slots__ = (
+        "program",
+        "entry_point",
+        "preamble",
+        "tests",
+        "test_indices",
+        "stdio",
+        "flush_each",
+        "chan_fd",
+        "shm",
+    )
+
+    def __init__(
+        self,
+        *,
+        program: str,
+        entry_point: str | None,
+        preamble: str,
+        tests: list[tuple[str, tuple[Any, ...], Any]],
+        test_indices: list[int],
+        stdio: bool,
+        flush_each: bool,
+        chan_fd: int,
+        shm: Any,
+    ) -> None:
+        self.program = program
+        self.entry_point = entry_point
+        self.preamble = preamble
+        # (kind, args, compiled code or None) per test
+        self.tests = tests
+        self.test_indices = test_indices
+        self.stdio = stdio
+        self.flush_each = flush_each
+        self.chan_fd = chan_fd
+        self.shm = shm
+
+
+class _Channel:
+    __slots__ = ("fd", "parts", "size", "last", "flush_each", "_dumps", "_write", "_now")
+
+    def __init__(self, fd: int, flush_each: bool) -> None:
+        self.fd = fd
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.flush_each = flush_each
+        # Bound now: a program that patches json or os cannot change how the harness writes.
+        self._dumps = json.JSONEncoder(ensure_ascii=True, allow_nan=True).encode
+        self._write = os.write
+        self._now = time.monotonic_ns
+        self.last = self._now()
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = (self._dumps(message) + "\n").encode()
+        self.parts.append(data)
+        self.size += len(data)
+        if self.flush_each or self.size >= FLUSH_BYTES or self._now() - self.last >= FLUSH_INTERVAL_NS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.parts:
+            return
+        view = memoryview(b"".join(self.parts))
+        self.parts.clear()
+        self.size = 0
+        while view:
+            written = self._write(self.fd, view)
+            view = view[written:]
+        self.last = self._now()
+
+
+def _trimmed_traceback(exc: BaseException) -> str:
+    """The traceback limited to frames of the program (and test code), never the harness."""
+    try:
+        frames = [
+            f
+            for f in traceback.extract_tb(exc.__traceback__)
+            if f.filename in (PROGRAM_FILENAME, TEST_FILENAME)
+        ]
+        lines = ["Traceback (most recent call last):\n"]
+        lines.extend(traceback.format_list(frames))
+        lines.extend(traceback.format_exception_only(type(exc), exc))
+        text = "".join(lines)
+    except BaseException:
+        text = f"{_type_name(exc)}: <unprintable>"
+    if len(text) > TRACEBACK_CAP:
+        text = "...\n" + text[-TRACEBACK_CAP:]
+    return text
+
+
+def _type_name(exc: BaseException) -> str:
+    try:
+        name = type.__getattribute__(type(exc), "__name__")
+        return name if isinstance(name, str) else "BaseException"
+    except BaseException:
+        return "BaseException"
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+        if not isinstance(text, str):
+            text = ""
+    except BaseException:
+        text = "<unprintable message>"
+    return text[:MESSAGE_CAP]
+
+
+def _classify(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "memory"
+    if isinstance(exc, SystemExit):
+        return "exited_early"
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        return "output_limit"
+    return "error"
+
+
+def _failure(exc: BaseException) -> dict[str, Any]:
+    return {
+        "s": _classify(exc),
+        "e": _type_name(exc),
+        "m": _message(exc),
+        "tb": _trimmed_traceback(exc),
+    }
+
+
+def _load(program: str, preamble: str, name: str) -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": name, "__builtins__": builtins}
+    if preamble:
+        exec(compile(preamble, "<preamble>", "exec"), namespace)
+    code = compile(program, PROGRAM_FILENAME, "exec")
+    exec(code, namespace)
+    return namespace
+
+
+def run(job: ChildJob) -> NoReturn:
+    """Run the job and exit.  Called in the child after isolation is in force."""
+    chan = _Channel(job.chan_fd, job.flush_each)
+    if job.stdio:
+        _run_stdio(job, chan)
+    else:
+        _run_function(job, chan)
+    chan.send({"done": 1})
+    chan.flush()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
+    os._exit(0)
+
+
+def _mark(shm: Any, index: int, pack: Callable[..., None] = struct.pack_into) -> None:
+    pack(SHM_FORMAT, shm, 0, index, time.monotonic_ns())
+
+
+def _run_function(job: ChildJob, chan: _Channel) -> None:
+    _mark(job.shm, -1)
+    try:
+        namespace = _load(job.program, job.preamble, "__codeloop_solution__")
+    except SyntaxError as exc:
+        failure = _failure(exc)
+        failure["s"] = "syntax_error"
+        chan.send({"load": failure})
+        return
+    except BaseException as exc:
+        chan.send({"load": _failure(exc)})
+        return
+    entry = job.entry_point
+    fn = namespace.get(entry) if entry else None
+    deepcopy = copy.deepcopy
+    perf = time.perf_counter
+    for index, (kind, args, code) in zip(job.test_indices, job.tests, strict=True):
+        _mark(job.shm, index)
+        start = perf()
+        try:
+            if kind == "code":
+                exec(code, namespace)
+                chan.send({"i": index, "ok": 1, "d": perf() - start})
+                continue
+            if fn is None:
+                raise NameError(f"name '{entry}' is not defined")
+            value = fn(*deepcopy(args))
+            elapsed = perf() - start
+        except BaseException as exc:
+            failure = _failure(exc)
+            failure["i"] = index
+            failure["d"] = perf() - start
+            chan.send(failure)
+            continue
+        try:
+            encoded = encode(value)
+        except EncodeBudget as exc:
+            chan.send({"i": index, "s": "output_limit", "e": "EncodeBudget", "m": str(exc), "d": elapsed})
+            continue
+        except RecursionError:
+            chan.send({"i": index, "s": "output_limit", "e": "EncodeBudget", "m": "value nested too deeply", "d": elapsed})
+            continue
+        chan.send({"i": index, "v": encoded, "d": elapsed})
+
+
+def _run_stdio(job: ChildJob, chan: _Channel) -> None:
+    # One child per stdio test: the zygote wires stdin to that test's input file.
+    index = job.test_indices[0]
+    _mark(job.shm, index)
+    start = time.perf_counter()
+    try:
+        _load(job.program, job.preamble, "__main__")
+    except SyntaxError as exc:
+        failure = _failure(exc)
+        failure["s"] = "syntax_error"
+        chan.send({"load": failure})
+        return
+    except SystemExit as exc:
+        code = exc.code
+        if code not in (None, 0):
+            chan.send(
+                {
+                    "i": index,
+                    "s": "error",
+                    "e": "SystemExit",
+                    "m": f"exit status {code!r}"[:MESSAGE_CAP],
+                    "tb": "",
+                    "d": time.perf_counter() - start,
+                }
+            )
+            return
+    except BaseException as exc:
+        failure = _failure(exc)
+        failure["i"] = index
+        failure["d"] = time.perf_counter() - start
+        chan.send(failure)
+        return
+    chan.send({"i": index, "ok": 1, "d": time.perf_counter() - start})

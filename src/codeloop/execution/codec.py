@@ -1,0 +1,183 @@
+"""Values across the sandbox boundary: encode in the child, decode in the trusted parent.
+
+The child turns whatever the program returned into a JSON-able tree built only from exact
+builtin types, using the builtin types' own methods (never the object's), so a returned
+object cannot run code during encoding or pretend to be something it is not.  Anything that
+is not a builtin value becomes an `Opaque` placeholder, which equals nothing.  The parent
+decodes the tree back into builtins and compares there.
+
+Tagged forms (JSON objects are always tags, never plain dicts):
+    {"t": [...]} tuple   {"s": [...]} set   {"f": [...]} frozenset   {"d": [[k, v], ...]} dict
+    {"b": "hex"} bytes   {"c": [re, im]} complex   {"o": ["type", "repr"]} opaque
+    {"x": "nan" | "inf" | "-inf"} non-finite float
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+MAX_DEPTH = 64
+MAX_ITEMS = 2_000_000  # elements in one encoded value
+_REPR_CAP = 200
+
+if hasattr(sys, "set_int_max_str_digits"):
+    sys.set_int_max_str_digits(0)
+
+
+class EncodeBudget(Exception):
+    """The value is too large or too deep to send back."""
+
+
+class Opaque:
+    """A value that was not a plain builtin: shown by its type and repr, equal to nothing."""
+
+    __slots__ = ("type_name", "text")
+
+    def __init__(self, type_name: str, text: str) -> None:
+        self.type_name = type_name
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}: {self.text}>" if self.text else f"<{self.type_name}>"
+
+
+def _safe_type_name(value: object) -> str:
+    cls = type(value)
+    try:
+        name = type.__getattribute__(cls, "__qualname__")
+        return name if isinstance(name, str) else "object"
+    except Exception:
+        return "object"
+
+
+def _encode_float(value: float) -> Any:
+    if math.isfinite(value):
+        return value
+    return {"x": "nan" if value != value else ("inf" if value > 0 else "-inf")}
+
+
+class _Encoder:
+    __slots__ = ("items",)
+
+    def __init__(self) -> None:
+        self.items = 0
+
+    def encode(self, value: Any, depth: int = 0) -> Any:
+        self.items += 1
+        if self.items > MAX_ITEMS:
+            raise EncodeBudget("value has too many elements")
+        if depth > MAX_DEPTH:
+            raise EncodeBudget("value is nested too deeply")
+        cls = type(value)
+        # Exact types first: the common case, and no user code can be involved.
+        if cls is int or cls is str or cls is bool or value is None:
+            return value
+        if cls is float:
+            return _encode_float(value)
+        if cls is list:
+            return [self.encode(v, depth + 1) for v in list.__iter__(value)]
+        if cls is tuple:
+            return {"t": [self.encode(v, depth + 1) for v in tuple.__iter__(value)]}
+        if cls is dict:
+            return {"d": [self._pair(kv, depth) for kv in dict.items(value)]}
+        if cls is set:
+            return {"s": [self.encode(v, depth + 1) for v in set.__iter__(value)]}
+        if cls is frozenset:
+            return {"f": [self.encode(v, depth + 1) for v in frozenset.__iter__(value)]}
+        if cls is bytes:
+            return {"b": bytes.hex(value)}
+        if cls is complex:
+            return {"c": [_encode_float(value.real), _encode_float(value.imag)]}
+        # Subclasses of builtins (namedtuple, IntEnum, OrderedDict, Counter, ...) are read
+        # through the builtin's own methods, so overridden dunders are never called.
+        if isinstance(value, bool):
+            return bool(int.__int__(value))
+        if isinstance(value, int):
+            return int.__int__(value)
+        if isinstance(value, float):
+            return _encode_float(float.__float__(value))
+        if isinstance(value, str):
+            return str.__str__(value)
+        if isinstance(value, tuple):
+            return {"t": [self.encode(v, depth + 1) for v in tuple.__iter__(value)]}
+        if isinstance(value, list):
+            return [self.encode(v, depth + 1) for v in list.__iter__(value)]
+        if isinstance(value, dict):
+            return {"d": [self._pair(kv, depth) for kv in dict.items(value)]}
+        if isinstance(value, frozenset):
+            return {"f": [self.encode(v, depth + 1) for v in frozenset.__iter__(value)]}
+        if isinstance(value, set):
+            return {"s": [self.encode(v, depth + 1) for v in set.__iter__(value)]}
+        return {"o": [_safe_type_name(value), ""]}
+
+    def _pair(self, kv: tuple[Any, Any], depth: int) -> list[Any]:
+        return [self.encode(kv[0], depth + 1), self.encode(kv[1], depth + 1)]
+
+
+def encode(value: Any) -> Any:
+    """Encode a value into a JSON-able tree of exact builtins (raises EncodeBudget)."""
+    return _Encoder().encode(value)
+
+
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _hashable(value: Any) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        return Opaque("unhashable", repr(value)[:_REPR_CAP])
+    return value
+
+
+def decode(tree: Any) -> Any:
+    """Decode an encoded tree into builtins.  Malformed input raises ValueError."""
+    if tree is None or type(tree) in (int, str, bool, float):
+        return tree
+    if type(tree) is list:
+        return [decode(v) for v in tree]
+    if type(tree) is dict and len(tree) == 1:
+        ((tag, body),) = tree.items()
+        if tag == "t" and type(body) is list:
+            return tuple(decode(v) for v in body)
+        if tag == "d" and type(body) is list:
+            out: dict[Any, Any] = {}
+            for pair in body:
+                if type(pair) is not list or len(pair) != 2:
+                    raise ValueError("malformed dict entry")
+                out[_hashable(decode(pair[0]))] = decode(pair[1])
+            return out
+        if tag == "s" and type(body) is list:
+            return {_hashable(decode(v)) for v in body}
+        if tag == "f" and type(body) is list:
+            return frozenset(_hashable(decode(v)) for v in body)
+        if tag == "b" and type(body) is str:
+            return bytes.fromhex(body)
+        if tag == "c" and type(body) is list and len(body) == 2:
+            return complex(decode(body[0]), decode(body[1]))
+        if tag == "x" and body in _NONFINITE:
+            return _NONFINITE[body]
+        if tag == "o" and type(body) is list and len(body) == 2:
+            return Opaque(str(body[0]), str(body[1]))
+    raise ValueError(f"malformed encoded value: {str(tree)[:80]}")
+
+
+def show(value: Any, cap: int = 300) -> str:
+    """A repr for people (feedback, reports), capped."""
+    try:
+        text = repr(value)
+    except Exception:  # decoded builtins always repr; belt and braces
+        text = f"<{type(value).__name__}>"
+    if len(text) > cap:
+        text = text[: cap - 15] + f"... ({len(text)} chars)"
+    return text

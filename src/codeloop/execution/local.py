@@ -1,0 +1,624 @@
+"""The local sandbox executor: a pool of zygotes and the trusted side of every verdict.
+
+    async with LocalExecutor() as executor:
+        result = await executor.run(ExecRequest(program, suite))
+
+The evaluator sends each test suite to a zygote once (inputs only: expected values never
+leave this process), then one job per program.  Children's result lines come back as bytes;
+they are parsed, decoded into builtins and compared here.  With `fail_fast`, the first
+failing test makes the evaluator ask the zygote to kill the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from codeloop.execution.codec import decode, show
+from codeloop.execution.compare import verdict
+from codeloop.execution.protocol import FrameReader, encode_frame
+from codeloop.types import (
+    ExecRequest,
+    ExecResult,
+    Limits,
+    Status,
+    TaskKind,
+    TestCase,
+    TestKind,
+    TestOutcome,
+    TestSuite,
+)
+
+CHANNEL_CAP = 256 * 1024 * 1024
+SLOTS_PER_ZYGOTE = 64
+_STATUS = {s.value: s for s in Status}
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be started or broke: an infrastructure problem."""
+
+
+@dataclass
+class _Job:
+    job_id: int
+    request: ExecRequest
+    zygote: _Zygote
+    buffer: bytearray = field(default_factory=bytearray)
+    outcomes: dict[int, TestOutcome] = field(default_factory=dict)
+    values: dict[int, Any] = field(default_factory=dict)
+    child_lines: dict[int, dict[str, Any]] = field(default_factory=dict)
+    load_failure: dict[str, Any] | None = None
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    done_seen: bool = False
+    kill_sent: bool = False
+    protocol_error: str = ""
+    infra_error: str = ""
+    finished: anyio.Event = field(default_factory=anyio.Event)
+
+
+class _Zygote:
+    def __init__(self, index: int, process: subprocess.Popen[bytes]) -> None:
+        self.index = index
+        self.process = process
+        assert process.stdin is not None and process.stdout is not None
+        self.ctrl_w = process.stdin.fileno()
+        self.ctrl_r = process.stdout.fileno()
+        os.set_blocking(self.ctrl_w, False)
+        os.set_blocking(self.ctrl_r, False)
+        self.reader = FrameReader()
+        self.suites: set[str] = set()
+        self.jobs: dict[int, _Job] = {}
+        self.write_lock = anyio.Lock()
+        self.alive = True
+        self.report: dict[str, Any] = {}
+        self.pid = process.pid
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def _zygote_env() -> dict[str, str]:
+    src = str(Path(__file__).resolve().parents[2])
+    return {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": src,
+    }
+
+
+class LocalExecutor:
+    """Runs programs in forked, isolated children of pre-started zygote processes."""
+
+    def __init__(
+        self,
+        *,
+        workers: int | None = None,
+        max_inflight: int | None = None,
+        isolation: bool = True,
+        require_isolation: bool = False,
+        python: str | None = None,
+        uid_base: int = 61000,
+    ) -> None:
+        self.workers = workers or default_workers()
+        self.max_inflight = max_inflight or self.workers * 4
+        if self.max_inflight > self.workers * SLOTS_PER_ZYGOTE:
+            raise ValueError("max_inflight exceeds the sandbox slots available")
+        self.isolation = isolation
+        self.require_isolation = require_isolation
+        self.python = python or sys.executable
+        self.uid_base = uid_base
+        self._zygotes: list[_Zygote] = []
+        self._next_job = 0
+        self._limiter = anyio.Semaphore(self.max_inflight)
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._exit_stack: contextlib.AsyncExitStack | None = None
+        self.report: dict[str, Any] = {}
+
+    # ------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> LocalExecutor:
+        stack = contextlib.AsyncExitStack()
+        self._tg = await stack.enter_async_context(anyio.create_task_group())
+        self._exit_stack = stack
+        try:
+            for index in range(self.workers):
+                await self._spawn(index)
+        except BaseException:
+            await self.aclose()
+            raise
+        self.report = self._zygotes[0].report
+        missing = [layer["name"] for layer in self.report.get("layers", []) if not layer["active"]]
+        if self.require_isolation and (missing or not self.isolation):
+            await self.aclose()
+            raise SandboxError(
+                "isolation required but not fully in force; missing: "
+                + (", ".join(missing) if missing else "all (isolation disabled)")
+            )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for zygote in self._zygotes:
+            self._terminate(zygote)
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+        if self._exit_stack is not None:
+            stack, self._exit_stack = self._exit_stack, None
+            await stack.aclose()
+        self._tg = None
+
+    def _terminate(self, zygote: _Zygote) -> None:
+        zygote.alive = False
+        with contextlib.suppress(OSError):
+            zygote.process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(Exception):
+            zygote.process.wait(timeout=3)
+        if zygote.process.poll() is None:
+            zygote.process.kill()
+            zygote.process.wait()
+        for stream in (zygote.process.stdin, zygote.process.stdout):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+        for job in list(zygote.jobs.values()):
+            job.infra_error = job.infra_error or "sandbox worker stopped"
+            job.finished.set()
+        zygote.jobs.clear()
+
+    def _zygote_config(self, index: int) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "slot_base": index * SLOTS_PER_ZYGOTE,
+            "slot_count": SLOTS_PER_ZYGOTE,
+        }
+        if self.isolation:
+            config["isolation"] = {"uid_base": self.uid_base}
+        return config
+
+    async def _spawn(self, index: int) -> _Zygote:
+        config = json.dumps(self._zygote_config(index))
+        process = subprocess.Popen(
+            [self.python, "-s", "-m", "codeloop.execution.zygote", config],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=_zygote_env(),
+            close_fds=True,
+            cwd="/",
+        )
+        zygote = _Zygote(index, process)
+        with anyio.fail_after(60):
+            first = await self._read_frames(zygote, until_first=True)
+        if not first or first[0][0] != "ready":
+            detail = first[0][1] if first else "no answer"
+            self._terminate(zygote)
+            raise SandboxError(f"sandbox worker failed to start: {detail}")
+        zygote.report = first[0][1]
+        if index < len(self._zygotes):
+            self._zygotes[index] = zygote
+        else:
+            self._zygotes.append(zygote)
+        assert self._tg is not None
+        self._tg.start_soon(self._pump, zygote)
+        return zygote
+
+    async def _read_frames(self, zygote: _Zygote, until_first: bool = False) -> list[Any]:
+        while True:
+            await anyio.wait_readable(zygote.ctrl_r)
+            try:
+                data = os.read(zygote.ctrl_r, 1 << 20)
+            except BlockingIOError:
+                continue
+            if not data:
+                return []
+            frames = zygote.reader.feed(data)
+            if frames or not until_first:
+                return frames
+
+    async def _pump(self, zygote: _Zygote) -> None:
+        try:
+            while zygote.alive:
+                frames = await self._read_frames(zygote)
+                if not frames:
+                    break
+                for frame in frames:
+                    self._on_frame(zygote, frame)
+        finally:
+            if zygote.alive:
+                # The worker died under us: its jobs are infrastructure errors, not failures.
+                zygote.alive = False
+                code = zygote.process.poll()
+                for job in list(zygote.jobs.values()):
+                    job.infra_error = f"sandbox worker exited unexpectedly (code {code})"
+                    job.finished.set()
+                zygote.jobs.clear()
+
+    # ------------------------------------------------------------------ api
+    async def run(self, request: ExecRequest) -> ExecResult:
+        if self._tg is None:
+            raise SandboxError("executor is not started: use `async with LocalExecutor()`")
+        async with self._limiter:
+            zygote = await self._pick_zygote()
+            self._next_job += 1
+            job_id = self._next_job
+            job = _Job(job_id=job_id, request=request, zygote=zygote)
+            zygote.jobs[job_id] = job
+            try:
+                await self._submit(zygote, job_id, request)
+            except OSError as exc:
+                job.infra_error = f"could not reach sandbox worker: {exc}"
+                job.finished.set()
+            await job.finished.wait()
+            zygote.jobs.pop(job_id, None)
+            return self._result(job)
+
+    async def map(
+        self, requests: Iterable[ExecRequest]
+    ) -> AsyncIterator[tuple[int, ExecResult]]:
+        """Run many requests concurrently; yields (index, result) as they complete."""
+        send, receive = anyio.create_memory_object_stream[tuple[int, ExecResult]](
+            self.max_inflight
+        )
+
+        # at most ~2x max_inflight tasks alive, so huge request lists stay cheap
+        admitted = anyio.Semaphore(self.max_inflight * 2)
+
+        async def one(index: int, request: ExecRequest) -> None:
+            try:
+                result = await self.run(request)
+                await send.send((index, result))
+            finally:
+                admitted.release()
+
+        async def feed() -> None:
+            async with send, anyio.create_task_group() as tg:
+                for index, request in enumerate(requests):
+                    await admitted.acquire()
+                    tg.start_soon(one, index, request)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(feed)
+            async with receive:
+                async for item in receive:
+                    yield item
+
+    async def _pick_zygote(self) -> _Zygote:
+        for index, zygote in enumerate(self._zygotes):
+            if not zygote.alive:
+                self._terminate(zygote)
+                await self._spawn(index)
+        return min(self._zygotes, key=lambda z: len(z.jobs))
+
+    async def _submit(self, zygote: _Zygote, job_id: int, request: ExecRequest) -> None:
+        suite = request.suite
+        frames = []
+        if suite.key not in zygote.suites:
+            frames.append(encode_frame(("suite", suite.key, _suite_payload(suite))))
+            zygote.suites.add(suite.key)
+        limits = request.limits
+        opts = {
+            "time_s": limits.time_s,
+            "memory": limits.memory_bytes,
+            "output": limits.output_bytes,
+            "nproc": limits.max_processes,
+            "channel_cap": CHANNEL_CAP,
+            "flush_each": not request.fail_fast,
+        }
+        frames.append(encode_frame(("job", job_id, suite.key, request.program, opts)))
+        await self._write(zygote, b"".join(frames))
+
+    async def _write(self, zygote: _Zygote, data: bytes) -> None:
+        async with zygote.write_lock:
+            view = memoryview(data)
+            while view:
+                try:
+                    written = os.write(zygote.ctrl_w, view)
+                except BlockingIOError:
+                    await anyio.wait_writable(zygote.ctrl_w)
+                    continue
+                view = view[written:]
+
+    def _send_nowait(self, zygote: _Zygote, message: Any) -> None:
+        assert self._tg is not None
+        self._tg.start_soon(self._write_quietly, zygote, encode_frame(message))
+
+    async def _write_quietly(self, zygote: _Zygote, data: bytes) -> None:
+        with contextlib.suppress(OSError):
+            await self._write(zygote, data)
+
+    # -------------------------------------------------------------- results
+    def _on_frame(self, zygote: _Zygote, frame: Any) -> None:
+        kind = frame[0]
+        job = zygote.jobs.get(frame[1]) if len(frame) > 1 else None
+        if job is None:
+            return
+        if kind == "data":
+            self._on_data(job, frame[2])
+        elif kind == "run":
+            job.runs.append(frame[2])
+        elif kind == "done":
+            job.done_seen = True
+            job.finished.set()
+        elif kind == "error":
+            job.infra_error = str(frame[2])
+            job.finished.set()
+
+    def _on_data(self, job: _Job, data: bytes) -> None:
+        job.buffer += data
+        end = job.buffer.rfind(b"\n")
+        if end < 0:
+            return
+        lines = job.buffer[:end].split(b"\n")
+        del job.buffer[: end + 1]
+        for raw in lines:
+            if job.protocol_error:
+                return
+            try:
+                message = json.loads(raw)
+                if not isinstance(message, dict):
+                    raise ValueError("not an object")
+                self._on_message(job, message)
+            except (ValueError, TypeError, KeyError, RecursionError) as exc:
+                job.protocol_error = f"program corrupted the result channel: {exc}"[:300]
+                self._kill(job)
+
+    def _kill(self, job: _Job) -> None:
+        if not job.kill_sent:
+            job.kill_sent = True
+            self._send_nowait(job.zygote, ("kill", job.job_id))
+
+    def _on_message(self, job: _Job, message: dict[str, Any]) -> None:
+        if "done" in message:
+            return
+        if "load" in message:
+            job.load_failure = dict(message["load"])
+            return
+        index = message["i"]
+        tests = job.request.suite.tests
+        if type(index) is not int or not 0 <= index < len(tests) or index in job.outcomes:
+            raise ValueError(f"bad test index {index!r}")
+        test = tests[index]
+        duration = float(message.get("d", 0.0))
+        if "s" in message:
+            status = _STATUS.get(str(message["s"]), Status.ERROR)
+            if status in (Status.PASSED, Status.INFRA_ERROR, Status.NOT_RUN):
+                status = Status.ERROR
+            outcome = TestOutcome(
+                index=index,
+                status=status,
+                expected=_expected_text(test),
+                exception=str(message.get("e", ""))[:200],
+                message=str(message.get("m", ""))[:2000],
+                traceback=str(message.get("tb", ""))[:4000],
+                duration_s=duration,
+            )
+        elif test.kind is TestKind.STDIO:
+            job.child_lines[index] = message  # completed: judged when its stdout arrives
+            return
+        elif "v" in message:
+            actual = decode(message["v"])
+            if job.request.record_only:
+                job.values[index] = actual
+                outcome = TestOutcome(index=index, status=Status.PASSED, actual=show(actual),
+                                      duration_s=duration)
+            else:
+                passed = verdict(test, actual)
+                outcome = TestOutcome(
+                    index=index,
+                    status=Status.PASSED if passed else Status.FAILED,
+                    expected=_expected_text(test),
+                    actual=show(actual),
+                    duration_s=duration,
+                )
+        elif message.get("ok") == 1 and test.kind is TestKind.CODE:
+            outcome = TestOutcome(index=index, status=Status.PASSED, duration_s=duration)
+        else:
+            raise ValueError("unexpected message")
+        job.outcomes[index] = outcome
+        if outcome.status is not Status.PASSED and job.request.fail_fast:
+            self._kill(job)
+
+    def _result(self, job: _Job) -> ExecResult:
+        request = job.request
+        tests = request.suite.tests
+        if job.infra_error:
+            return ExecResult(
+                status=Status.INFRA_ERROR,
+                outcomes=tuple(TestOutcome(i, Status.NOT_RUN) for i in range(len(tests))),
+                infra_error=job.infra_error,
+            )
+        if request.suite.kind is TaskKind.STDIO:
+            self._judge_stdio(job)
+        outcomes = self._complete_outcomes(job)
+        status = Status.PASSED
+        for outcome in outcomes:
+            if outcome.status is not Status.PASSED:
+                status = outcome.status
+                break
+        if not tests and job.load_failure:
+            status = _STATUS.get(str(job.load_failure.get("s")), Status.ERROR)
+        output = "".join(str(run.get("output", "")) for run in job.runs)
+        duration = sum(float(run.get("duration", 0.0)) for run in job.runs)
+        infra = ""
+        if status is Status.INFRA_ERROR:
+            infra = "the sandbox could not set up the run (see the worker's report)"
+        values: tuple[Any, ...] = ()
+        if request.record_only:
+            values = tuple(job.values.get(i) for i in range(len(tests)))
+        return ExecResult(
+            status=status,
+            outcomes=tuple(outcomes),
+            duration_s=duration,
+            stdout=output,
+            infra_error=infra,
+            actual_values=values,
+        )
+
+    def _judge_stdio(self, job: _Job) -> None:
+        tests = job.request.suite.tests
+        for run in job.runs:
+            (index,) = run["tests"]
+            if index in job.outcomes or index not in job.child_lines:
+                continue
+            if run.get("reason") or "signal" in run:
+                continue  # the end-of-run classification below explains it
+            test = tests[index]
+            line = job.child_lines[index]
+            actual = str(run.get("output", ""))
+            duration = float(line.get("d", 0.0))
+            if job.request.record_only:
+                job.values[index] = actual
+                passed = True
+            else:
+                passed = verdict(test, actual)
+            job.outcomes[index] = TestOutcome(
+                index=index,
+                status=Status.PASSED if passed else Status.FAILED,
+                expected=_expected_text(test),
+                actual=show(actual, 2000),
+                duration_s=duration,
+            )
+
+    def _complete_outcomes(self, job: _Job) -> list[TestOutcome]:
+        """Fill in every test the child did not report, from how its run ended."""
+        tests = job.request.suite.tests
+        outcomes: list[TestOutcome] = []
+        runs_by_test: dict[int, dict[str, Any]] = {}
+        for run in job.runs:
+            for index in run["tests"]:
+                runs_by_test[index] = run
+        ended = False  # after the first unexplained end, the rest did not run
+        for index in range(len(tests)):
+            outcome = job.outcomes.get(index)
+            if outcome is not None:
+                outcomes.append(outcome)
+                continue
+            if ended:
+                outcomes.append(TestOutcome(index, Status.NOT_RUN))
+                continue
+            run = runs_by_test.get(index)
+            if job.load_failure is not None:
+                failure = job.load_failure
+                status = _STATUS.get(str(failure.get("s")), Status.ERROR)
+                if status in (Status.PASSED, Status.NOT_RUN, Status.INFRA_ERROR):
+                    status = Status.ERROR
+                outcomes.append(
+                    TestOutcome(
+                        index,
+                        status,
+                        expected=_expected_text(tests[index]),
+                        exception=str(failure.get("e", ""))[:200],
+                        message=str(failure.get("m", ""))[:2000],
+                        traceback=str(failure.get("tb", ""))[:4000],
+                    )
+                )
+                ended = True
+                continue
+            if job.protocol_error:
+                outcomes.append(TestOutcome(index, Status.EXITED_EARLY, message=job.protocol_error))
+                ended = True
+                continue
+            if run is None:
+                # a stdio test never started (fail-fast stopped the job), or nothing ran
+                if job.kill_sent or any(o.status is not Status.PASSED for o in outcomes):
+                    outcomes.append(TestOutcome(index, Status.NOT_RUN))
+                else:
+                    outcomes.append(
+                        TestOutcome(index, Status.INFRA_ERROR, message="no run reported")
+                    )
+                ended = True
+                continue
+            outcomes.append(_ending(index, run, tests[index], job.kill_sent))
+            ended = True
+        return outcomes
+
+
+def _ending(index: int, run: dict[str, Any], test: TestCase, kill_sent: bool) -> TestOutcome:
+    """The outcome of the test that was running when a child ended without reporting it."""
+    reason = run.get("reason", "")
+    expected = _expected_text(test)
+    if reason == "requested":
+        return TestOutcome(index, Status.NOT_RUN)
+    if reason == "timeout":
+        return TestOutcome(index, Status.TIMEOUT, expected=expected,
+                           message=f"time limit exceeded ({run.get('duration', 0):.2f}s wall)")
+    if reason == "output_limit":
+        return TestOutcome(index, Status.OUTPUT_LIMIT, expected=expected,
+                           message="output limit exceeded")
+    sig = run.get("signal")
+    if sig is not None:
+        if sig in (signal.SIGXCPU,):
+            return TestOutcome(index, Status.TIMEOUT, expected=expected,
+                               message="CPU time limit exceeded")
+        if sig == signal.SIGKILL:
+            if kill_sent:
+                return TestOutcome(index, Status.NOT_RUN)
+            return TestOutcome(index, Status.MEMORY, expected=expected,
+                               message="killed (SIGKILL), most likely out of memory")
+        if sig == signal.SIGXFSZ:
+            return TestOutcome(index, Status.OUTPUT_LIMIT, expected=expected,
+                               message="file size limit exceeded")
+        name = signal.Signals(sig).name if sig in signal.Signals.__members__.values() else str(sig)
+        output = str(run.get("output", ""))
+        if sig == signal.SIGABRT and "MemoryError" in output:
+            return TestOutcome(index, Status.MEMORY, expected=expected, message="out of memory")
+        return TestOutcome(index, Status.SIGNAL, expected=expected, message=f"killed by {name}")
+    code = run.get("exit_code")
+    if code == 70 and not run.get("harness_started", True):
+        return TestOutcome(index, Status.INFRA_ERROR,
+                           message="sandbox setup failed: " + str(run.get("output", ""))[-1500:])
+    return TestOutcome(index, Status.EXITED_EARLY, expected=expected,
+                       message=f"the program ended the process (exit status {code})")
+
+
+def _expected_text(test: TestCase) -> str:
+    if test.kind is TestKind.CODE or not test.has_expected:
+        return ""
+    return show(test.expected, 2000 if test.kind is TestKind.STDIO else 300)
+
+
+def _suite_payload(suite: TestSuite) -> dict[str, Any]:
+    # Inputs only. Expected values stay in this process.
+    return {
+        "kind": str(suite.kind),
+        "entry_point": suite.entry_point,
+        "preamble": suite.preamble,
+        "tests": [
+            (str(t.kind), t.args, t.code, t.stdin, t.time_limit_s) for t in suite.tests
+        ],
+    }
+
+
+def run_sync(requests: list[ExecRequest], **options: Any) -> list[ExecResult]:
+    """Run requests with a fresh executor (convenience for scripts and tests)."""
+
+    async def main() -> list[ExecResult]:
+        results: list[ExecResult | None] = [None] * len(requests)
+        async with LocalExecutor(**options) as executor:
+            async for index, result in executor.map(requests):
+                results[index] = result
+        return [r for r in results if r is not None]
+
+    return anyio.run(main)
+
+
+__all__ = ["LocalExecutor", "SandboxError", "Limits", "run_sync"]

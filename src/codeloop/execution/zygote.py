@@ -1,0 +1,607 @@
+"""A zygote: a warm, trusted process that forks one locked-down child per program run.
+
+Started by the evaluator (one per core) with a scrubbed environment.  It pre-imports the
+modules programs commonly use, prepares isolation once (network namespace, compiled seccomp
+filter), then serves jobs from its control pipe.  Each run is a fork: cheap, because the
+interpreter is already warm.  The zygote itself never runs untrusted code and never holds an
+expected value: it forwards what a child writes, as bytes, and enforces deadlines by killing
+the child's process group.  A hung child does not hold the zygote: runs are supervised
+concurrently from one event loop.
+
+Run with `python -m codeloop.execution.zygote CONFIG_JSON`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import math
+import mmap
+import os
+import resource
+import selectors
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from codeloop.execution import child as child_harness
+from codeloop.execution.protocol import FrameReader, encode_frame, write_all
+
+# Modules generated programs reach for most often: importing them here makes the import in
+# every child free (already in sys.modules) and keeps working after the uid drop.
+PRELOAD = (
+    "abc array bisect builtins calendar cmath collections collections.abc copy dataclasses "
+    "datetime decimal enum fractions functools hashlib heapq io itertools json math numbers "
+    "operator random re statistics string struct sys textwrap time typing unicodedata "
+    "string re functools"
+).split()
+
+PR_SET_CHILD_SUBREAPER = 36
+POLL_INTERVAL_S = 0.005
+CHANNEL_READ = 1 << 16
+FUNCTION_OUTPUT_KEEP = 16 * 1024  # what a function task's prints are kept for feedback
+
+
+@dataclass
+class Suite:
+    kind: str
+    entry_point: str | None
+    preamble: str
+    tests: list[tuple[str, tuple[Any, ...], Any, str, float | None]]
+
+
+@dataclass
+class Job:
+    job_id: int
+    suite: Suite
+    program: str
+    time_s: float
+    memory: int
+    output: int
+    nproc: int
+    channel_cap: int
+    flush_each: bool
+    next_test: int = 0  # stdio: the next test to start
+    cancelled: bool = False
+
+
+@dataclass
+class Run:
+    job: Job
+    pid: int
+    chan_fd: int
+    slot: int
+    workdir: str
+    out_fd: int
+    shm: mmap.mmap
+    started: float
+    deadline: float
+    test_indices: list[int]
+    per_test: list[float | None] | None = None
+    channel_bytes: int = 0
+    reason: str = ""
+    stuck_test: int | None = None
+    exit_info: dict[str, Any] = field(default_factory=dict)
+    exited: bool = False
+    chan_open: bool = True
+
+
+class Zygote:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.ctrl_in = 0
+        self.ctrl_out = 1
+        self.slot_base = int(config["slot_base"])
+        self.free_slots = deque(range(int(config["slot_count"])))
+        self.config = config
+        self.suites: dict[str, Suite] = {}
+        self.jobs: dict[int, Job] = {}
+        self.runs: dict[int, Run] = {}  # by pid
+        self.runs_by_fd: dict[int, Run] = {}
+        self.pending: deque[Job] = deque()
+        self.selector = selectors.DefaultSelector()
+        self.reader = FrameReader()
+        self.isolation: Any = None
+        self.seq = 0
+        self.shms: dict[int, mmap.mmap] = {}
+        self.running = True
+        self.workroot = ""
+        self.outbox: list[bytes] = []
+
+    # ----------------------------------------------------------------- setup
+    def start(self) -> dict[str, Any]:
+        for name in PRELOAD:
+            with contextlib.suppress(ImportError):
+                __import__(name)
+        report: dict[str, Any] = {"layers": []}
+        if self.config.get("isolation"):
+            from codeloop.execution.isolation import Isolation, IsolationConfig
+
+            iso_config = IsolationConfig(**self.config["isolation"])
+            self.isolation = Isolation(iso_config)
+            report = self.isolation.prepare_zygote().to_dict()
+        self._set_subreaper()
+        self.workroot = tempfile.mkdtemp(prefix="codeloop-sbx-", dir=self._work_base())
+        os.chmod(self.workroot, 0o711)
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: self._stop())
+        self.wake_r = wake_r
+        self.selector.register(wake_r, selectors.EVENT_READ, "wake")
+        self.selector.register(self.ctrl_in, selectors.EVENT_READ, "ctrl")
+        return report
+
+    def _work_base(self) -> str | None:
+        # tmpfs keeps per-run directories cheap (creating and removing one on ext4 costs
+        # ~10x more); files there are capped by RLIMIT_FSIZE.
+        base = self.config.get("tmpdir")
+        if base:
+            return str(base)
+        if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+            return "/dev/shm"
+        return None
+
+    def _stop(self) -> None:
+        self.running = False
+
+    @staticmethod
+    def _set_subreaper() -> None:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        except Exception:
+            pass
+
+    def send(self, message: Any) -> None:
+        # Batched: one write per loop iteration, whatever number of runs ended in it.
+        self.outbox.append(encode_frame(message))
+
+    def flush(self) -> None:
+        if self.outbox:
+            data = b"".join(self.outbox)
+            self.outbox.clear()
+            write_all(self.ctrl_out, data)
+
+    # ------------------------------------------------------------- main loop
+    def serve(self) -> None:
+        while self.running:
+            timeout = self._next_timeout()
+            for key, _ in self.selector.select(timeout):
+                tag = key.data
+                if tag == "ctrl":
+                    self._on_control()
+                elif tag == "wake":
+                    with contextlib.suppress(BlockingIOError):
+                        while os.read(self.wake_r, 4096):
+                            pass
+                    self._reap()
+                else:
+                    self._on_channel(key.fd)
+            self._reap()
+            self._check_deadlines()
+            self._start_pending()
+            self.flush()
+        self._shutdown()
+
+    def _next_timeout(self) -> float | None:
+        if not self.runs:
+            return None
+        now = time.monotonic()
+        soonest = min(run.deadline for run in self.runs.values())
+        timeout = max(0.0, soonest - now)
+        if any(run.per_test is not None for run in self.runs.values()):
+            timeout = min(timeout, POLL_INTERVAL_S)
+        return timeout
+
+    def _on_control(self) -> None:
+        try:
+            data = os.read(self.ctrl_in, 1 << 20)
+        except InterruptedError:
+            return
+        if not data:
+            self.running = False
+            return
+        for message in self.reader.feed(data):
+            kind = message[0]
+            if kind == "job":
+                self._accept_job(message)
+            elif kind == "suite":
+                _, key, payload = message
+                self.suites[key] = self._make_suite(payload)
+            elif kind == "kill":
+                self._cancel(message[1])
+            elif kind == "forget":
+                self.suites.pop(message[1], None)
+            elif kind == "stop":
+                self.running = False
+
+    @staticmethod
+    def _make_suite(payload: dict[str, Any]) -> Suite:
+        entry = payload["entry_point"]
+        tests = []
+        for kind, args, code, stdin, limit in payload["tests"]:
+            compiled = None
+            if kind == "code":
+                # benchmark test code (trusted): compiled once here, inherited by every fork
+                compiled = compile(f"{code}\n\ncheck({entry})\n", child_harness.TEST_FILENAME, "exec")
+            tests.append((kind, tuple(args), compiled, stdin, limit))
+        return Suite(
+            kind=payload["kind"], entry_point=entry, preamble=payload["preamble"], tests=tests
+        )
+
+    def _accept_job(self, message: tuple[Any, ...]) -> None:
+        _, job_id, key, program, opts = message
+        suite = self.suites.get(key)
+        if suite is None:
+            self.send(("error", job_id, f"unknown suite {key}"))
+            return
+        job = Job(job_id=job_id, suite=suite, program=program, **opts)
+        self.jobs[job_id] = job
+        self.pending.append(job)
+
+    def _cancel(self, job_id: int) -> None:
+        job = self.jobs.get(job_id)
+        if job is None:
+            return
+        job.cancelled = True
+        for run in list(self.runs.values()):
+            if run.job is job and not run.exited:
+                run.reason = run.reason or "requested"
+                self._kill(run)
+
+    # ----------------------------------------------------------------- runs
+    def _start_pending(self) -> None:
+        while self.pending and self.free_slots:
+            job = self.pending.popleft()
+            if job.cancelled:
+                self._finish_job(job)
+                continue
+            try:
+                self._launch(job)
+            except Exception:
+                self.send(("error", job.job_id, "launch failed: " + traceback.format_exc(limit=3)))
+                self.jobs.pop(job.job_id, None)
+
+    def _launch(self, job: Job) -> None:
+        suite = job.suite
+        stdio = suite.kind == "stdio"
+        if stdio:
+            indices = [job.next_test]
+            job.next_test += 1
+        else:
+            indices = list(range(len(suite.tests)))
+        slot = self.free_slots.popleft()
+        global_slot = self.slot_base + slot
+        self.seq += 1
+        workdir = os.path.join(self.workroot, f"r{self.seq}")
+        os.mkdir(workdir, 0o700)
+        uid = None
+        if self.isolation is not None and self.isolation.drops_uid:
+            uid = self.isolation.uid_for(global_slot)
+            os.chown(workdir, uid, uid)
+        out_path = os.path.join(workdir, ".output")
+        out_fd = os.open(
+            out_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+        if uid is not None:
+            os.fchown(out_fd, uid, uid)
+        if stdio:
+            in_path = os.path.join(workdir, ".input")
+            in_fd = os.open(
+                in_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+            )
+            write_all(in_fd, suite.tests[indices[0]][3].encode("utf-8", errors="replace"))
+            os.lseek(in_fd, 0, os.SEEK_SET)
+        else:
+            in_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        chan_r, chan_w = os.pipe2(os.O_CLOEXEC)
+        shm = self.shms.get(slot)
+        if shm is None:
+            shm = mmap.mmap(-1, 64)
+            self.shms[slot] = shm
+        struct.pack_into(child_harness.SHM_FORMAT, shm, 0, -2, 0)
+
+        per_test: list[float | None] | None = None
+        limits = [t[4] for t in suite.tests]
+        if stdio:
+            limit = limits[indices[0]] or job.time_s
+            total = limit
+        elif any(v is not None for v in limits):
+            per_test = [v if v is not None else job.time_s for v in limits]
+            total = job.time_s + sum(v for v in per_test if v is not None)
+        else:
+            total = job.time_s
+
+        child_job = child_harness.ChildJob(
+            program=job.program,
+            entry_point=suite.entry_point,
+            preamble=suite.preamble,
+            tests=[(t[0], t[1], t[2]) for t in suite.tests] if not stdio else [],
+            test_indices=indices,
+            stdio=stdio,
+            flush_each=job.flush_each,
+            chan_fd=chan_w,
+            shm=shm,
+        )
+        now = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            self._become_child(child_job, job, workdir, global_slot, in_fd, out_fd, chan_w, total)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
+        os.close(chan_w)
+        os.close(in_fd)
+        os.set_blocking(chan_r, False)
+        run = Run(
+            job=job,
+            pid=pid,
+            chan_fd=chan_r,
+            slot=slot,
+            workdir=workdir,
+            out_fd=out_fd,
+            shm=shm,
+            started=now,
+            deadline=now + total,
+            test_indices=indices,
+            per_test=per_test,
+        )
+        self.runs[pid] = run
+        self.runs_by_fd[chan_r] = run
+        self.selector.register(chan_r, selectors.EVENT_READ, "chan")
+
+    def _become_child(
+        self,
+        child_job: child_harness.ChildJob,
+        job: Job,
+        workdir: str,
+        slot: int,
+        in_fd: int,
+        out_fd: int,
+        chan_fd: int,
+        total_s: float,
+    ) -> None:
+        try:
+            os.setpgid(0, 0)
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, signal.SIG_DFL)
+            os.dup2(in_fd, 0)
+            os.dup2(out_fd, 1)
+            os.dup2(out_fd, 2)
+            os.chdir(workdir)
+            cpu = max(1, math.ceil(total_s)) + 1
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+            resource.setrlimit(resource.RLIMIT_AS, (job.memory, job.memory))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (job.output, job.output))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+            resource.setrlimit(resource.RLIMIT_NPROC, (job.nproc, job.nproc))
+            os.environ.clear()
+            os.environ.update(
+                {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"}
+            )
+            if self.isolation is not None:
+                self.isolation.apply_in_child(workdir, slot)
+            keep = sorted({0, 1, 2, chan_fd})
+            low = 3
+            for fd in keep[3:]:
+                os.closerange(low, fd)
+                low = fd + 1
+            os.closerange(low, 1 << 20)
+            flags = fcntl.fcntl(chan_fd, fcntl.F_GETFD)
+            fcntl.fcntl(chan_fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
+            sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+            sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+            sys.argv = ["program"]
+            # drop references the program has no business reaching
+            self.suites = {}
+            self.jobs = {}
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                os.write(2, traceback.format_exc().encode())
+            os._exit(child_harness.EXIT_HARNESS_BROKEN)
+        try:
+            child_harness.run(child_job)
+        except BaseException:
+            pass
+        os._exit(0)
+
+    def _kill(self, run: Run) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(run.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(run.pid, signal.SIGKILL)
+
+    def _on_channel(self, fd: int) -> None:
+        run = self.runs_by_fd.get(fd)
+        if run is None:
+            return
+        self._drain(run)
+
+    def _drain(self, run: Run) -> None:
+        chunks: list[bytes] = []
+        while run.chan_open:
+            try:
+                data = os.read(run.chan_fd, CHANNEL_READ)
+            except BlockingIOError:
+                break
+            except InterruptedError:
+                continue
+            if not data:
+                self._close_channel(run)
+                break
+            run.channel_bytes += len(data)
+            if run.channel_bytes > run.job.channel_cap:
+                run.reason = run.reason or "output_limit"
+                self._kill(run)
+                self._close_channel(run)
+                break
+            chunks.append(data)
+        if chunks:
+            self.send(("data", run.job.job_id, b"".join(chunks)))
+
+    def _close_channel(self, run: Run) -> None:
+        if run.chan_open:
+            run.chan_open = False
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(run.chan_fd)
+            self.runs_by_fd.pop(run.chan_fd, None)
+            os.close(run.chan_fd)
+
+    def _check_deadlines(self) -> None:
+        if not self.runs:
+            return
+        now = time.monotonic()
+        now_ns = time.monotonic_ns()
+        for run in list(self.runs.values()):
+            if run.exited or run.reason:
+                continue
+            if now >= run.deadline:
+                run.reason = "timeout"
+                run.stuck_test = self._current_test(run)
+                self._kill(run)
+                continue
+            if run.per_test is not None:
+                index, started_ns = struct.unpack_from(child_harness.SHM_FORMAT, run.shm, 0)
+                if 0 <= index < len(run.per_test) and started_ns:
+                    limit = run.per_test[index]
+                    if limit is not None and now_ns - started_ns > limit * 1e9:
+                        run.reason = "timeout"
+                        run.stuck_test = index
+                        self._kill(run)
+
+    @staticmethod
+    def _current_test(run: Run) -> int | None:
+        index, _ = struct.unpack_from(child_harness.SHM_FORMAT, run.shm, 0)
+        return index if index >= 0 else None
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if pid == 0:
+                return
+            run = self.runs.get(pid)
+            if run is None:
+                continue  # an orphaned grandchild reparented to us (we are a subreaper)
+            self._finish_run(run, status, usage)
+
+    def _finish_run(self, run: Run, status: int, usage: Any) -> None:
+        run.exited = True
+        # Kill whatever the program left behind in its process group (threads died with it).
+        self._kill(run)
+        self._drain(run)
+        self._close_channel(run)
+        del self.runs[run.pid]
+        shm_index = struct.unpack_from(child_harness.SHM_FORMAT, run.shm, 0)[0]
+        info: dict[str, Any] = {
+            "tests": run.test_indices,
+            "duration": time.monotonic() - run.started,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "maxrss_kb": usage.ru_maxrss,
+            "reason": run.reason,
+            "stuck_test": run.stuck_test if run.stuck_test is not None else (
+                shm_index if shm_index >= 0 else None
+            ),
+            "harness_started": shm_index != -2,
+        }
+        if os.WIFSIGNALED(status):
+            info["signal"] = os.WTERMSIG(status)
+        else:
+            info["exit_code"] = os.WEXITSTATUS(status)
+        keep = run.job.output if run.job.suite.kind == "stdio" else FUNCTION_OUTPUT_KEEP
+        output, truncated, size = self._read_output(run.out_fd, keep)
+        os.close(run.out_fd)
+        info["output"] = output
+        info["output_truncated"] = truncated
+        if size >= run.job.output and not info["reason"]:
+            info["reason"] = "output_limit"
+        shutil.rmtree(run.workdir, ignore_errors=True)
+        self.free_slots.append(run.slot)
+        job = run.job
+        self.send(("run", job.job_id, info))
+        stdio_more = (
+            job.suite.kind == "stdio"
+            and job.next_test < len(job.suite.tests)
+            and not job.cancelled
+        )
+        if stdio_more:
+            self.pending.appendleft(job)
+        else:
+            self._finish_job(job)
+
+    def _finish_job(self, job: Job) -> None:
+        self.jobs.pop(job.job_id, None)
+        self.send(("done", job.job_id))
+
+    @staticmethod
+    def _read_output(fd: int, cap: int) -> tuple[str, bool, int]:
+        # Read through the descriptor opened before the fork: the program may have replaced
+        # the file in its directory (say, by a symlink to a secret); this fd is still ours.
+        try:
+            size = os.fstat(fd).st_size
+            data = os.pread(fd, min(size, cap), 0) if size else b""
+        except OSError:
+            return "", False, 0
+        return data.decode("utf-8", errors="replace"), size > len(data), size
+
+    def _shutdown(self) -> None:
+        for run in list(self.runs.values()):
+            self._kill(run)
+        deadline = time.monotonic() + 2
+        while self.runs and time.monotonic() < deadline:
+            try:
+                pid, status, usage = os.wait4(-1, 0)
+            except ChildProcessError:
+                break
+            run = self.runs.pop(pid, None)
+            if run is not None:
+                shutil.rmtree(run.workdir, ignore_errors=True)
+        shutil.rmtree(self.workroot, ignore_errors=True)
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    # Our stdin/stdout are the control pipes; keep them away from print() and friends.
+    ctrl_in = os.dup(0)
+    ctrl_out = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    for fd in (ctrl_in, ctrl_out):
+        os.set_inheritable(fd, False)
+    zygote = Zygote(config)
+    zygote.ctrl_in = ctrl_in
+    zygote.ctrl_out = ctrl_out
+    try:
+        report = zygote.start()
+    except Exception:
+        write_all(ctrl_out, encode_frame(("fatal", traceback.format_exc())))
+        sys.exit(1)
+    write_all(ctrl_out, encode_frame(("ready", report, os.getpid())))
+    try:
+        zygote.serve()
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+
+
+if __name__ == "__main__":
+    main()
