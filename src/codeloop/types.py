@@ -23,6 +23,7 @@ class TaskKind(enum.StrEnum):
 
 
 class TestKind(enum.StrEnum):
+    __test__ = False  # not a pytest test class
     CALL = "call"  # call the entry point with args; the parent compares the returned value
     STDIO = "stdio"  # run the whole program with stdin; the parent compares stdout
     CODE = "code"  # run test code (e.g. an assert-based check) inside the sandbox
@@ -44,6 +45,7 @@ class Compare(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TestCase:
+    __test__ = False  # not a pytest test class
     """One test.  Inputs and expected values are plain Python builtins.
 
     `expected` is only meaningful when `has_expected` is true: loaders that compute
@@ -137,6 +139,7 @@ class Status(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TestOutcome:
+    __test__ = False  # not a pytest test class
     index: int
     status: Status
     expected: str = ""  # repr of the expected value (empty for code tests)
@@ -159,6 +162,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class TestSuite:
+    __test__ = False  # not a pytest test class
     """Tests that many programs run against; sent to each sandbox worker only once."""
 
     tests: tuple[TestCase, ...]

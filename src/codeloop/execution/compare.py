@@ -92,7 +92,7 @@ def verdict(test: TestCase, actual: Any) -> bool:
     if mode is Compare.CLOSE:
         return evalplus_close(actual, test.expected, test.atol)
     if mode is Compare.STDOUT:
-        from codeloop.tasks.oracles import stdout_matches
+        from codeloop.tasks.stdout import stdout_matches
 
         return isinstance(actual, str) and stdout_matches(actual, str(test.expected))
     if mode is Compare.ORACLE:

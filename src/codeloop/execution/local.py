@@ -46,6 +46,10 @@ SLOTS_PER_ZYGOTE = 64
 _STATUS = {s.value: s for s in Status}
 
 
+class _ProtocolViolation(ValueError):
+    """A result line that the harness could not have written: the program tampered."""
+
+
 class SandboxError(RuntimeError):
     """The sandbox could not be started or broke: an infrastructure problem."""
 
@@ -370,15 +374,22 @@ class LocalExecutor:
         lines = job.buffer[:end].split(b"\n")
         del job.buffer[: end + 1]
         for raw in lines:
-            if job.protocol_error:
+            if job.protocol_error or job.infra_error:
                 return
             try:
                 message = json.loads(raw)
                 if not isinstance(message, dict):
                     raise ValueError("not an object")
                 self._on_message(job, message)
-            except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            except _ProtocolViolation as exc:
                 job.protocol_error = f"program corrupted the result channel: {exc}"[:300]
+                self._kill(job)
+            except (ValueError, TypeError, KeyError, RecursionError) as exc:
+                if isinstance(exc, json.JSONDecodeError):
+                    job.protocol_error = f"program corrupted the result channel: {exc}"[:300]
+                else:
+                    # a fault of ours while judging (an oracle, a comparison): never the program's
+                    job.infra_error = f"evaluator error while judging: {exc!r}"[:300]
                 self._kill(job)
 
     def _kill(self, job: _Job) -> None:
@@ -390,12 +401,14 @@ class LocalExecutor:
         if "done" in message:
             return
         if "load" in message:
+            if not isinstance(message["load"], dict):
+                raise _ProtocolViolation("malformed load failure")
             job.load_failure = dict(message["load"])
             return
-        index = message["i"]
+        index = message.get("i")
         tests = job.request.suite.tests
         if type(index) is not int or not 0 <= index < len(tests) or index in job.outcomes:
-            raise ValueError(f"bad test index {index!r}")
+            raise _ProtocolViolation(f"bad test index {index!r}")
         test = tests[index]
         duration = float(message.get("d", 0.0))
         if "s" in message:
@@ -415,7 +428,10 @@ class LocalExecutor:
             job.child_lines[index] = message  # completed: judged when its stdout arrives
             return
         elif "v" in message:
-            actual = decode(message["v"])
+            try:
+                actual = decode(message["v"])
+            except (ValueError, TypeError, RecursionError) as exc:
+                raise _ProtocolViolation(f"undecodable value: {exc}") from exc
             if job.request.record_only:
                 job.values[index] = actual
                 outcome = TestOutcome(index=index, status=Status.PASSED, actual=show(actual),
@@ -432,7 +448,7 @@ class LocalExecutor:
         elif message.get("ok") == 1 and test.kind is TestKind.CODE:
             outcome = TestOutcome(index=index, status=Status.PASSED, duration_s=duration)
         else:
-            raise ValueError("unexpected message")
+            raise _ProtocolViolation("unexpected message")
         job.outcomes[index] = outcome
         if outcome.status is not Status.PASSED and job.request.fail_fast:
             self._kill(job)

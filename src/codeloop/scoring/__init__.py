@@ -1,0 +1,1 @@
+"""Scoring: hidden-test verdicts and pass@k.  Only run orchestration imports this package."""

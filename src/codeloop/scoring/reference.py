@@ -1,0 +1,160 @@
+"""Expected outputs and reference timings, from running each task's reference solution once.
+
+EvalPlus ships inputs without outputs: the expected output of each test is what the
+canonical solution returns.  Calibrated time limits come from the same run (per-test
+runtime of the reference).  Both are cached on disk, keyed by everything they depend on,
+so a dataset is paid for once.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import pickle
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from codeloop.execution.codec import decode, encode
+from codeloop.types import ExecRequest, ExecResult, Limits, Status, Task, TestCase, TestSuite
+
+CACHE_VERSION = "1"
+REFERENCE_LIMITS = Limits(time_s=120.0)
+
+
+class Runner(Protocol):
+    async def run(self, request: ExecRequest) -> ExecResult: ...
+
+
+@dataclass(frozen=True)
+class ReferenceRun:
+    values: list[Any]  # decoded expected value per hidden test (None where it failed)
+    times: list[float]  # reference runtime per test, seconds
+    failed: list[int]  # tests where the reference itself did not return
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("CODELOOP_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "codeloop"
+    )
+    return Path(base)
+
+
+def _task_key(task: Task, tests: Sequence[TestCase]) -> str:
+    digest = hashlib.sha256()
+    digest.update(CACHE_VERSION.encode())
+    digest.update((task.reference or "").encode())
+    digest.update(str(task.entry_point).encode())
+    digest.update(pickle.dumps([(t.kind.value, t.args, t.code, t.stdin) for t in tests], 5))
+    return digest.hexdigest()
+
+
+def _suite(task: Task, tests: Sequence[TestCase]) -> TestSuite:
+    return TestSuite(tests=tuple(tests), entry_point=task.entry_point, kind=task.kind)
+
+
+async def run_references(
+    tasks: Sequence[Task],
+    runner: Runner,
+    *,
+    cache: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, ReferenceRun]:
+    """Run (or load from cache) the reference solution of every task on its hidden tests."""
+    cache = cache or cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    out: dict[str, ReferenceRun] = {}
+    todo: list[tuple[Task, str, list[TestCase]]] = []
+    for task in tasks:
+        tests = list(task.all_hidden())
+        if task.reference is None:
+            raise ValueError(f"{task.task_id}: no reference solution to compute expected outputs")
+        key = _task_key(task, tests)
+        path = cache / "reference" / f"{key}.json.gz"
+        if path.exists():
+            try:
+                with gzip.open(path, "rt", encoding="utf-8") as handle:
+                    stored = json.load(handle)
+                out[task.task_id] = ReferenceRun(
+                    values=[decode(v) for v in stored["values"]],
+                    times=[float(t) for t in stored["times"]],
+                    failed=[int(i) for i in stored["failed"]],
+                )
+                if progress:
+                    progress(1)
+                continue
+            except (OSError, ValueError, KeyError, EOFError):
+                pass  # a damaged cache entry is recomputed
+        todo.append((task, key, tests))
+
+    import anyio
+
+    async def one(task: Task, key: str, tests: list[TestCase]) -> None:
+        request = ExecRequest(
+            program=task.reference or "",
+            suite=_suite(task, tests),
+            limits=REFERENCE_LIMITS,
+            fail_fast=False,
+            record_only=True,
+        )
+        result = await runner.run(request)
+        if result.status is Status.INFRA_ERROR:
+            raise RuntimeError(
+                f"{task.task_id}: sandbox failure running the reference: {result.infra_error}"
+            )
+        values = list(result.actual_values) + [None] * (len(tests) - len(result.actual_values))
+        failed = [o.index for o in result.outcomes if o.status is not Status.PASSED]
+        times = [o.duration_s for o in result.outcomes]
+        run = ReferenceRun(values=values, times=times, failed=failed)
+        out[task.task_id] = run
+        path = cache / "reference" / f"{key}.json.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with gzip.open(tmp, "wt", encoding="utf-8") as handle:
+            json.dump(
+                {"values": [encode(v) for v in values], "times": times, "failed": failed}, handle
+            )
+        tmp.replace(path)
+        if progress:
+            progress(1)
+
+    async with anyio.create_task_group() as tg:
+        for task, key, tests in todo:
+            tg.start_soon(one, task, key, tests)
+    return out
+
+
+def apply_reference(
+    task: Task,
+    run: ReferenceRun | None,
+    *,
+    calibrate: tuple[float, float] | None = None,
+) -> tuple[Task, list[int]]:
+    """Fill in missing expected values and (optionally) calibrated per-test limits.
+
+    `calibrate` is (factor, floor): limit = max(floor, factor * reference runtime), as
+    EvalPlus does.  Returns the new task and the indices of tests dropped because the
+    reference itself failed on them (reported, never silently scored).
+    """
+    groups: dict[str, tuple[TestCase, ...]] = {}
+    dropped: list[int] = []
+    position = 0
+    for name, tests in task.hidden_tests.items():
+        kept: list[TestCase] = []
+        for test in tests:
+            index = position
+            position += 1
+            if run is not None and not test.has_expected:
+                if index in run.failed:
+                    dropped.append(index)
+                    continue
+                test = test.with_expected(run.values[index])
+            if calibrate is not None and run is not None:
+                factor, floor = calibrate
+                test = replace(test, time_limit_s=max(floor, factor * run.times[index]))
+            kept.append(test)
+        groups[name] = tuple(kept)
+    return replace(task, hidden_tests=groups), dropped

@@ -1,0 +1,157 @@
+"""The local executor end to end: programs in, classified per-test outcomes out."""
+
+import pytest
+
+from codeloop.execution.local import run_sync
+from codeloop.types import (
+    Compare,
+    ExecRequest,
+    Limits,
+    Status,
+    TaskKind,
+    TestCase,
+    TestKind,
+    TestSuite,
+)
+
+ADD = TestSuite(
+    tests=(
+        TestCase(TestKind.CALL, args=(1, 2), expected=3),
+        TestCase(TestKind.CALL, args=(2, 2), expected=4),
+        TestCase(TestKind.CALL, args=(-1, 1), expected=0),
+    ),
+    entry_point="add",
+)
+FAST = Limits(time_s=1.0)
+
+
+def run(programs, suite=ADD, **request):
+    requests = [ExecRequest(p, suite, limits=request.pop("limits", FAST), **request)
+                for p in programs]
+    return run_sync(requests, workers=2)
+
+
+def test_statuses_per_program():
+    programs = {
+        "ok": "def add(a, b):\n    return a + b\n",
+        "wrong": "def add(a, b):\n    return a - b\n",
+        "syntax": "def add(a, b) return\n",
+        "raises": "def add(a, b):\n    raise ValueError('boom')\n",
+        "load_error": "import no_such_module_xyz\ndef add(a, b): return a + b\n",
+        "missing": "def other(a, b): return a + b\n",
+        "loop": "def add(a, b):\n    while True:\n        pass\n",
+        "exit": "import os\ndef add(a, b):\n    os._exit(0)\n",
+        "sys_exit": "import sys\ndef add(a, b):\n    sys.exit(3)\n",
+        "memory": "def add(a, b):\n    x = bytearray(8 * 1024**3)\n    return a + b\n",
+        "recursion": "def add(a, b):\n    return add(a, b)\n",
+    }
+    results = dict(zip(programs, run(list(programs.values()))))
+    assert results["ok"].status is Status.PASSED
+    assert [o.status for o in results["ok"].outcomes] == [Status.PASSED] * 3
+    assert results["wrong"].status is Status.FAILED
+    first = results["wrong"].outcomes[0]
+    assert (first.expected, first.actual) == ("3", "-1")
+    assert results["syntax"].status is Status.SYNTAX_ERROR
+    assert results["raises"].status is Status.ERROR
+    raised = results["raises"].outcomes[0]
+    assert raised.exception == "ValueError" and raised.message == "boom"
+    assert "<program>" in raised.traceback and "codeloop" not in raised.traceback
+    assert results["load_error"].status is Status.ERROR
+    assert results["load_error"].outcomes[0].exception == "ModuleNotFoundError"
+    assert results["missing"].status is Status.ERROR
+    assert results["missing"].outcomes[0].exception == "NameError"
+    assert results["loop"].status is Status.TIMEOUT
+    assert results["loop"].outcomes[0].status is Status.TIMEOUT
+    assert results["loop"].outcomes[1].status is Status.NOT_RUN
+    assert results["exit"].status is Status.EXITED_EARLY
+    assert results["sys_exit"].status is Status.EXITED_EARLY
+    assert results["memory"].status is Status.MEMORY
+    assert results["recursion"].status is Status.ERROR
+    assert results["recursion"].outcomes[0].exception == "RecursionError"
+
+
+def test_fail_fast_stops_and_feedback_mode_runs_everything():
+    slow_wrong = "import time\ndef add(a, b):\n    time.sleep(0.2)\n    return 0\n"
+    fast = run([slow_wrong])[0]
+    assert fast.outcomes[0].status is Status.FAILED
+    assert fast.outcomes[-1].status is Status.NOT_RUN
+    full = run([slow_wrong], fail_fast=False)[0]
+    assert [o.status for o in full.outcomes] == [Status.FAILED, Status.FAILED, Status.PASSED]
+
+
+def test_prints_are_captured_but_do_not_affect_the_verdict():
+    result = run(["def add(a, b):\n    print('debug', a)\n    return a + b\n"])[0]
+    assert result.status is Status.PASSED
+    assert "debug 1" in result.stdout
+
+
+def test_record_only_returns_values():
+    suite = TestSuite(
+        tests=(TestCase(TestKind.CALL, args=([3, 1, 2],), has_expected=False),
+               TestCase(TestKind.CALL, args=([],), has_expected=False)),
+        entry_point="f",
+    )
+    result = run(["def f(xs):\n    xs.sort()\n    return tuple(xs), {1: xs}\n"], suite,
+                 record_only=True, fail_fast=False)[0]
+    assert result.actual_values == (((1, 2, 3), {1: [1, 2, 3]}), ((), {1: []}))
+
+
+def test_inputs_are_fresh_for_every_test():
+    # the program mutates its argument; the next test must still see its own input
+    suite = TestSuite(
+        tests=(TestCase(TestKind.CALL, args=([1],), expected=[1, 0]),
+               TestCase(TestKind.CALL, args=([1],), expected=[1, 0])),
+        entry_point="f",
+    )
+    result = run(["def f(xs):\n    xs.append(0)\n    return xs\n"], suite)[0]
+    assert result.status is Status.PASSED
+
+
+def test_code_tests_run_in_the_programs_namespace():
+    suite = TestSuite(
+        tests=(TestCase(TestKind.CODE, code="def check(candidate):\n"
+                        "    assert candidate(2, 3) == 5\n    assert helper() == 7\n"),),
+        entry_point="add",
+    )
+    good, bad = run(["def helper():\n    return 7\ndef add(a, b):\n    return a + b\n",
+                     "def helper():\n    return 7\ndef add(a, b):\n    return a * b\n"], suite)
+    assert good.status is Status.PASSED
+    assert bad.status is Status.ERROR and bad.outcomes[0].exception == "AssertionError"
+    assert not suite.tests[0].tamper_proof
+
+
+def test_per_test_time_limits_name_the_test_that_hung():
+    suite = TestSuite(
+        tests=(TestCase(TestKind.CALL, args=(0,), expected=0, time_limit_s=0.3),
+               TestCase(TestKind.CALL, args=(1,), expected=1, time_limit_s=0.3),
+               TestCase(TestKind.CALL, args=(2,), expected=2, time_limit_s=0.3)),
+        entry_point="f",
+    )
+    program = "def f(x):\n    while x == 1:\n        pass\n    return x\n"
+    result = run([program], suite, fail_fast=False, limits=Limits(time_s=5.0))[0]
+    assert [o.status for o in result.outcomes] == [Status.PASSED, Status.TIMEOUT, Status.NOT_RUN]
+    assert result.duration_s < 2.0
+
+
+def test_stdio_programs():
+    suite = TestSuite(
+        tests=(TestCase(TestKind.STDIO, stdin="1 2\n", expected="3\n", compare=Compare.STDOUT),
+               TestCase(TestKind.STDIO, stdin="2 2\n", expected="4", compare=Compare.STDOUT)),
+        entry_point=None,
+        kind=TaskKind.STDIO,
+    )
+    good = "a, b = map(int, input().split())\nprint(a + b)\n"
+    wrong = "a, b = map(int, input().split())\nprint(a * b)\n"
+    crash = "raise SystemExit(2)\n"
+    results = run([good, wrong, crash], suite, fail_fast=False)
+    assert [o.status for o in results[0].outcomes] == [Status.PASSED, Status.PASSED]
+    assert [o.status for o in results[1].outcomes] == [Status.FAILED, Status.PASSED]
+    assert results[0].outcomes[0].actual == repr("3\n")
+    assert results[2].status is Status.ERROR
+
+
+@pytest.mark.parametrize("fail_fast", [True, False])
+def test_many_programs_concurrently(fail_fast):
+    programs = ["def add(a, b):\n    return a + b\n", "def add(a, b):\n    return 0\n"] * 40
+    results = run(programs, fail_fast=fail_fast)
+    assert [r.status for r in results] == [Status.PASSED, Status.FAILED] * 40
