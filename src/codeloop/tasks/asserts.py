@@ -56,9 +56,10 @@ import copy
 import operator
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from codeloop.tasks._syntax import parse
 from codeloop.types import Compare, TestCase, TestKind
 
 CHECK_NAME = "check"
@@ -566,7 +567,7 @@ def convert_check(
     ``("candidate", entry_point)``, plus the check function's own parameter name.
     """
     try:
-        module = ast.parse(test_code)
+        module = parse(test_code)
     except SyntaxError as exc:
         return ConversionResult((_code_test(test_code),), False, f"syntax error: {exc.msg}")
     rest, check = _split(module)
@@ -605,10 +606,11 @@ def first_assert_test(
 
     The check is cut after its first top-level ``assert`` (or candidate call statement);
     that prefix is converted like :func:`convert_check`.  When it does not convert, the
-    result is a code test running only that prefix.  None when there is no such statement.
+    result is a code test running only that prefix, whose ``source`` is the statement's
+    text (what a prompt would show).  None when there is no such statement.
     """
     try:
-        module = ast.parse(test_code)
+        module = parse(test_code)
     except SyntaxError:
         return None
     rest, check = _split(module)
@@ -636,6 +638,8 @@ def first_assert_test(
         if check is not None:
             cut = copy.copy(check)
             cut.body = prefix
-            return _code_test(ast.unparse(ast.Module(body=[*rest, cut], type_ignores=[])))
-        return _code_test(_bare_code(ast.unparse(ast.Module(body=prefix, type_ignores=[]))))
+            code = ast.unparse(ast.Module(body=[*rest, cut], type_ignores=[]))
+        else:
+            code = _bare_code(ast.unparse(ast.Module(body=prefix, type_ignores=[])))
+        return replace(_code_test(code), source=converter.segment(prefix[-1]))
     return found[-1]

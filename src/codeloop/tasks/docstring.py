@@ -32,6 +32,7 @@ import re
 import tokenize
 from typing import Any
 
+from codeloop.tasks._syntax import parse
 from codeloop.types import Compare, TestCase, TestKind
 
 _NO_VALUE = object()
@@ -55,7 +56,7 @@ def _literal(text: str) -> Any:
 def _call_args(text: str, entry_point: str) -> tuple[Any, ...] | None:
     """Arguments of ``text`` when it is ``entry_point(<literal args>)``, else None."""
     try:
-        node = ast.parse(text.strip(), mode="eval").body
+        node = parse(text.strip(), mode="eval").body
     except SyntaxError:
         return None
     if not (
@@ -131,7 +132,7 @@ def _want(raw: str) -> str:
 def _compared_call(text: str, entry_point: str) -> tuple[tuple[Any, ...], Any] | None:
     """``(args, expected)`` when ``text`` is ``entry_point(<literals>) == <literal>``."""
     try:
-        node = ast.parse(text.strip(), mode="eval").body
+        node = parse(text.strip(), mode="eval").body
     except SyntaxError:
         return None
     if not (
@@ -226,7 +227,7 @@ def _parameters(prompt: str, entry_point: str) -> list[str] | None:
     if close is None:
         return None
     try:
-        module = ast.parse(f"def f({prompt[match.end() : close]}): pass")
+        module = parse(f"def f({prompt[match.end() : close]}): pass")
     except SyntaxError:
         return None
     func = module.body[0]
@@ -244,7 +245,7 @@ def _named_args(text: str, params: list[str]) -> tuple[Any, ...] | None:
         if value is not _NO_VALUE:
             return (value,)
     try:
-        call = ast.parse(f"f({text})", mode="eval").body
+        call = parse(f"f({text})", mode="eval").body
     except SyntaxError:
         return None
     if not isinstance(call, ast.Call) or call.args:

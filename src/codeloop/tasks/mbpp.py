@@ -27,12 +27,12 @@ prompt importing ``math`` (MBPP's ``test_imports`` were dropped), converted to t
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 from pathlib import Path
 
 from codeloop.tasks._io import read_jsonl, require_str
+from codeloop.tasks._syntax import parse
 from codeloop.tasks.asserts import convert_check, first_assert_test
 from codeloop.tasks.errors import TaskLoadError
 from codeloop.tasks.paths import MBPP_CODET_FILE, shared_data_file
@@ -48,7 +48,7 @@ _TRAILING_DOCSTRING = re.compile(r"\n[ \t]*'''\n(?:.*\n)*?[ \t]*'''\n$")
 
 def _parses(source: str) -> bool:
     try:
-        ast.parse(source)
+        parse(source)
     except SyntaxError:
         return False
     return True
