@@ -16,13 +16,14 @@ the function by its name).
   ``visible_tests`` is that first assert alone (:func:`~codeloop.tasks.asserts.first_assert_test`:
   the first hidden test when the check converts, else a code test running only that assert).
 
-Quirks of this file, kept as they are: in 11 tasks the entry point is a helper and the tests
+Quirks of this file, kept as they are: in 10 tasks the entry point is a helper and the tests
 call another function by name (e.g. MbppEval/6: entry point ``is_Power_Of_Two``, tests call
 ``differ_At_One_Bit_Pos``), so their checks stay code; MbppEval/56 tests a function named
-``check``, which the check function itself shadows; 9 tasks use ``math.isclose`` without the
-prompt importing ``math`` (MBPP's ``test_imports`` were dropped), converted to the
-``isclose_*`` oracles as MBPP intends.  One entry point has a trailing space
-(``"get_max_sum "``); it is stripped.
+``check``, which the check function itself shadows (code too); MbppEval/596 expects
+``sys.getsizeof(...)`` values, computed at run time (code too); 10 tasks use
+``math.isclose`` without the prompt importing ``math`` (MBPP's ``test_imports`` were
+dropped), converted to the ``isclose_*`` oracles as MBPP intends.  One entry point has a
+trailing space (``"get_max_sum "``); it is stripped.
 """
 
 from __future__ import annotations

@@ -141,6 +141,10 @@ def _find_zero(actual: Any, expected: Any, test: TestCase) -> bool:
 
     EvalPlus ignores the expected value here: any root of the polynomial is right.  Like
     ``math.pow``, only real numbers are accepted (a complex or non-number raises there).
+
+    This is the check EvalPlus means to make.  In 0.3.1 the ``continue`` after it also skips
+    recording the input as passed, so ``untrusted_check`` reports HumanEval/32 as failed
+    for every solution, the canonical one included (measured here).
     """
     if not isinstance(actual, _REAL) or not test.args:
         return False
