@@ -138,11 +138,19 @@ class LocalExecutor:
         stack = contextlib.AsyncExitStack()
         self._tg = await stack.enter_async_context(anyio.create_task_group())
         self._exit_stack = stack
+        self._zygotes = [None] * self.workers  # type: ignore[list-item]
         try:
-            for index in range(self.workers):
-                await self._spawn(index)
-        except BaseException:
+            # start all workers at once: each pays interpreter start-up and isolation set-up
+            async with anyio.create_task_group() as starting:
+                for index in range(self.workers):
+                    starting.start_soon(self._spawn, index)
+        except BaseException as exc:
             await self.aclose()
+            if isinstance(exc, BaseExceptionGroup):
+                first = exc.exceptions[0]
+                while isinstance(first, BaseExceptionGroup):
+                    first = first.exceptions[0]
+                raise first from exc
             raise
         self.report = self._zygotes[0].report
         missing = [layer["name"] for layer in self.report.get("layers", []) if not layer["active"]]
@@ -172,7 +180,9 @@ class LocalExecutor:
             await stack.aclose()
         self._tg = None
 
-    def _terminate(self, zygote: _Zygote) -> None:
+    def _terminate(self, zygote: _Zygote | None) -> None:
+        if zygote is None:
+            return
         zygote.alive = False
         with contextlib.suppress(OSError):
             zygote.process.send_signal(signal.SIGTERM)
@@ -211,21 +221,19 @@ class LocalExecutor:
         )
         zygote = _Zygote(index, process)
         with anyio.fail_after(60):
-            first = await self._read_frames(zygote, until_first=True)
+            first = await self._read_frames(zygote)
         if not first or first[0][0] != "ready":
             detail = first[0][1] if first else "no answer"
             self._terminate(zygote)
             raise SandboxError(f"sandbox worker failed to start: {detail}")
         zygote.report = first[0][1]
-        if index < len(self._zygotes):
-            self._zygotes[index] = zygote
-        else:
-            self._zygotes.append(zygote)
+        self._zygotes[index] = zygote
         assert self._tg is not None
         self._tg.start_soon(self._pump, zygote)
         return zygote
 
-    async def _read_frames(self, zygote: _Zygote, until_first: bool = False) -> list[Any]:
+    async def _read_frames(self, zygote: _Zygote) -> list[Any] | None:
+        """The next complete frames from a zygote, or None at end of file."""
         while True:
             await anyio.wait_readable(zygote.ctrl_r)
             try:
@@ -233,26 +241,30 @@ class LocalExecutor:
             except BlockingIOError:
                 continue
             if not data:
-                return []
+                return None
             frames = zygote.reader.feed(data)
-            if frames or not until_first:
+            if frames:
                 return frames
 
     async def _pump(self, zygote: _Zygote) -> None:
+        problem = ""
         try:
             while zygote.alive:
                 frames = await self._read_frames(zygote)
-                if not frames:
+                if frames is None:
                     break
                 for frame in frames:
                     self._on_frame(zygote, frame)
+        except Exception as exc:  # a fault of ours: report it on every job it strands
+            problem = f"evaluator error reading from the sandbox worker: {exc!r}"
         finally:
             if zygote.alive:
                 # The worker died under us: its jobs are infrastructure errors, not failures.
                 zygote.alive = False
                 code = zygote.process.poll()
+                problem = problem or f"sandbox worker exited unexpectedly (code {code})"
                 for job in list(zygote.jobs.values()):
-                    job.infra_error = f"sandbox worker exited unexpectedly (code {code})"
+                    job.infra_error = problem
                     job.finished.set()
                 zygote.jobs.clear()
 
