@@ -1,5 +1,6 @@
 from codeloop.execution.codec import Opaque
-from codeloop.execution.compare import evalplus_close, exact_equal, verdict
+from codeloop.execution.compare import exact_equal, verdict
+from codeloop.tasks.oracles import evalplus_close
 from codeloop.types import Compare, TestCase, TestKind
 
 
@@ -12,6 +13,14 @@ def test_equal_follows_python_equality_on_builtins():
     assert verdict(call(1), True)
     assert not verdict(call([1]), (1,))
     assert not verdict(call(1), Opaque("X", ""))
+    assert not verdict(call(Opaque("X", "")), Opaque("X", ""))
+
+
+def test_opaque_values_keep_their_truthiness_for_oracles():
+    truthy = TestCase(TestKind.CALL, compare=Compare.ORACLE, oracle="truthy")
+    assert verdict(truthy, Opaque("Match", "", True))
+    assert not verdict(truthy, Opaque("Match", "", False))
+    assert not verdict(truthy, Opaque("Match", "", None))
 
 
 def test_exact_is_type_strict():

@@ -352,9 +352,12 @@ def test_only_unix_sockets(site: Site) -> None:
             left.sendall(b"ping")
             assert right.recv(4) == b"ping"
 
-        def unix_bound_in_work_dir() -> None:
-            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            server.bind(os.path.join(s.workdir, "sock"))
+        def unix_socket() -> None:
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+
+        def addressed_datagram() -> None:
+            left, _ = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            left.sendto(b"x", "/dev/log")
 
         return {
             "inet": outcome(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)),
@@ -363,15 +366,16 @@ def test_only_unix_sockets(site: Site) -> None:
             "netlink": outcome(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)),
             "inet_pair": outcome(lambda: socket.socketpair(socket.AF_INET)),
             "unix_pair": outcome(unix_pair),
-            "unix_bound": outcome(unix_bound_in_work_dir),
+            "unix_socket": outcome(unix_socket),
+            "addressed_datagram": outcome(addressed_datagram),
         }
 
     result = run_isolated(site, check).result
-    for denied in ("inet", "inet_udp", "inet6", "netlink"):
+    # every socket() is denied: named UNIX sockets on the host are reachable by path
+    for denied in ("inet", "inet_udp", "inet6", "netlink", "unix_socket", "addressed_datagram"):
         assert result[denied] == "EPERM", (denied, result)
     assert result["inet_pair"] != "ok"
     assert result["unix_pair"] == "ok"
-    assert result["unix_bound"] == "ok"
 
 
 @needs_root

@@ -27,7 +27,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from codeloop.execution.codec import EncodeBudget, encode
+from codeloop.execution.codec import EncodeBudget, encode, opaque
 
 PROGRAM_FILENAME = "<program>"
 TEST_FILENAME = "<test>"
@@ -157,7 +157,7 @@ def _classify(exc: BaseException) -> str:
         return "memory"
     if isinstance(exc, SystemExit):
         return "exited_early"
-    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+    if isinstance(exc, OSError) and exc.errno in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
         return "output_limit"
     return "error"
 
@@ -237,12 +237,15 @@ def _run_function(job: ChildJob, chan: _Channel) -> None:
             continue
         try:
             encoded = encode(value)
-        except EncodeBudget as exc:
-            chan.send({"i": index, "s": "output_limit", "e": "EncodeBudget", "m": str(exc), "d": elapsed})
+        except (EncodeBudget, RecursionError) as exc:
+            reason = str(exc) if isinstance(exc, EncodeBudget) else "value nested too deeply"
+            chan.send(
+                {"i": index, "s": "output_limit", "e": "EncodeBudget", "m": reason, "d": elapsed}
+            )
             continue
-        except RecursionError:
-            chan.send({"i": index, "s": "output_limit", "e": "EncodeBudget", "m": "value nested too deeply", "d": elapsed})
-            continue
+        except BaseException:
+            # an object that defeats the encoder is still only an object: it equals nothing
+            encoded = opaque(value)
         chan.send({"i": index, "v": encoded, "d": elapsed})
 
 

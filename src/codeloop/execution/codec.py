@@ -8,8 +8,9 @@ decodes the tree back into builtins and compares there.
 
 Tagged forms (JSON objects are always tags, never plain dicts):
     {"t": [...]} tuple   {"s": [...]} set   {"f": [...]} frozenset   {"d": [[k, v], ...]} dict
-    {"b": "hex"} bytes   {"c": [re, im]} complex   {"o": ["type", "repr"]} opaque
-    {"x": "nan" | "inf" | "-inf"} non-finite float
+    {"b": "hex"} bytes   {"c": [re, im]} complex   {"x": "nan" | "inf" | "-inf"} float
+    {"h": "-1f..."} a huge int in hex (decimal conversion is quadratic; hex is linear)
+    {"o": ["type", "", truthy]} opaque: any other object, with what bool() said of it
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 MAX_DEPTH = 64
 MAX_ITEMS = 2_000_000  # elements in one encoded value
 _REPR_CAP = 200
+HUGE_INT = 1 << 8192  # beyond this, ints travel in hex
 
 if hasattr(sys, "set_int_max_str_digits"):
     sys.set_int_max_str_digits(0)
@@ -31,13 +33,18 @@ class EncodeBudget(Exception):
 
 
 class Opaque:
-    """A value that was not a plain builtin: shown by its type and repr, equal to nothing."""
+    """A value that was not a plain builtin: shown by its type, equal to nothing.
 
-    __slots__ = ("type_name", "text")
+    `truthy` is what `bool()` said of the object inside the sandbox (None if it raised), so
+    checks like `assert f(x)` keep their meaning for objects such as `re.Match`.
+    """
 
-    def __init__(self, type_name: str, text: str) -> None:
+    __slots__ = ("type_name", "text", "truthy")
+
+    def __init__(self, type_name: str, text: str, truthy: bool | None = None) -> None:
         self.type_name = type_name
         self.text = text
+        self.truthy = truthy
 
     def __eq__(self, other: object) -> bool:
         return False
@@ -46,6 +53,11 @@ class Opaque:
         return True
 
     __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        if self.truthy is None:
+            raise TypeError(f"truth value of {self.type_name} unknown (its __bool__ raised)")
+        return self.truthy
 
     def __repr__(self) -> str:
         return f"<{self.type_name}: {self.text}>" if self.text else f"<{self.type_name}>"
@@ -80,7 +92,11 @@ class _Encoder:
             raise EncodeBudget("value is nested too deeply")
         cls = type(value)
         # Exact types first: the common case, and no user code can be involved.
-        if cls is int or cls is str or cls is bool or value is None:
+        if cls is int:
+            if -HUGE_INT < value < HUGE_INT:
+                return value
+            return {"h": hex(value)}
+        if cls is str or cls is bool or value is None:
             return value
         if cls is float:
             return _encode_float(value)
@@ -99,29 +115,38 @@ class _Encoder:
         if cls is complex:
             return {"c": [_encode_float(value.real), _encode_float(value.imag)]}
         # Subclasses of builtins (namedtuple, IntEnum, OrderedDict, Counter, ...) are read
-        # through the builtin's own methods, so overridden dunders are never called.
-        if isinstance(value, bool):
-            return bool(int.__int__(value))
-        if isinstance(value, int):
-            return int.__int__(value)
-        if isinstance(value, float):
+        # through the builtin's own methods, so overridden dunders are never called.  The
+        # real class is asked (`issubclass(type(v), ...)`), never `v.__class__`, which an
+        # object can fake.
+        if issubclass(cls, int):
+            return self.encode(int.__int__(value), depth)
+        if issubclass(cls, float):
             return _encode_float(float.__float__(value))
-        if isinstance(value, str):
+        if issubclass(cls, str):
             return str.__str__(value)
-        if isinstance(value, tuple):
+        if issubclass(cls, tuple):
             return {"t": [self.encode(v, depth + 1) for v in tuple.__iter__(value)]}
-        if isinstance(value, list):
+        if issubclass(cls, list):
             return [self.encode(v, depth + 1) for v in list.__iter__(value)]
-        if isinstance(value, dict):
+        if issubclass(cls, dict):
             return {"d": [self._pair(kv, depth) for kv in dict.items(value)]}
-        if isinstance(value, frozenset):
+        if issubclass(cls, frozenset):
             return {"f": [self.encode(v, depth + 1) for v in frozenset.__iter__(value)]}
-        if isinstance(value, set):
+        if issubclass(cls, set):
             return {"s": [self.encode(v, depth + 1) for v in set.__iter__(value)]}
-        return {"o": [_safe_type_name(value), ""]}
+        return opaque(value)
 
     def _pair(self, kv: tuple[Any, Any], depth: int) -> list[Any]:
         return [self.encode(kv[0], depth + 1), self.encode(kv[1], depth + 1)]
+
+
+def opaque(value: Any) -> Any:
+    """The encoding of an object that is not a plain builtin value."""
+    try:
+        truthy: bool | None = bool(value)
+    except BaseException:  # the object's own __bool__/__len__ may raise anything
+        truthy = None
+    return {"o": [_safe_type_name(value), "", truthy]}
 
 
 def encode(value: Any) -> Any:
@@ -165,10 +190,13 @@ def decode(tree: Any) -> Any:
             return bytes.fromhex(body)
         if tag == "c" and type(body) is list and len(body) == 2:
             return complex(decode(body[0]), decode(body[1]))
-        if tag == "x" and body in _NONFINITE:
+        if tag == "x" and type(body) is str and body in _NONFINITE:
             return _NONFINITE[body]
-        if tag == "o" and type(body) is list and len(body) == 2:
-            return Opaque(str(body[0]), str(body[1]))
+        if tag == "h" and type(body) is str:
+            return int(body, 16)
+        if tag == "o" and type(body) is list and len(body) in (2, 3):
+            truthy = body[2] if len(body) == 3 and type(body[2]) is bool else None
+            return Opaque(str(body[0])[:_REPR_CAP], str(body[1])[:_REPR_CAP], truthy)
     raise ValueError(f"malformed encoded value: {str(tree)[:80]}")
 
 

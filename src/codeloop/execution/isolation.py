@@ -403,10 +403,24 @@ def _build_seccomp_program() -> tuple[_SeccompProgram, str]:
         if nr is not None:
             flt.add_rule(deny, nr)
             denied += 1
-    for name in ("socket", "socketpair"):
+    # No socket can be created at all: the network namespace is empty, and a named UNIX
+    # socket on the host (dbus, journald, X11) is reachable by path, which neither Landlock
+    # (ABI <= 7) nor the namespace governs.  socketpair(AF_UNIX) stays: an unnamed pair
+    # reaches nothing outside the run.  An address in sendto/sendmsg could still aim a
+    # datagram at a host socket, so sendto with an address and sendmsg/sendmmsg are denied.
+    socket_nr = number("socket")
+    if socket_nr is not None:
+        flt.add_rule(deny, socket_nr)
+    pair = number("socketpair")
+    if pair is not None:
+        flt.add_rule(deny, pair, sc.Arg(0, sc.NE, socket.AF_UNIX))
+    sendto = number("sendto")
+    if sendto is not None:
+        flt.add_rule(deny, sendto, sc.Arg(4, sc.NE, 0))
+    for name in ("sendmsg", "sendmmsg", "connect", "bind"):
         nr = number(name)
         if nr is not None:
-            flt.add_rule(deny, nr, sc.Arg(0, sc.NE, socket.AF_UNIX))
+            flt.add_rule(deny, nr)
     clone = number("clone")
     if clone is not None:
         for flag in _CLONE_NAMESPACE_FLAGS.values():
@@ -434,7 +448,8 @@ def _build_seccomp_program() -> tuple[_SeccompProgram, str]:
         f"{program.instructions}-instruction BPF filter, default allow: {denied} syscalls "
         "EPERM (ptrace, process_vm_*, mount family, unshare/setns, setsid/setpgid, "
         "set*id/setgroups, keyctl, bpf, perf_event_open, io_uring_setup, modules, SysV IPC, "
-        "...); socket/socketpair other than AF_UNIX EPERM; clone with namespace flags EPERM; "
+        "...); socket() EPERM (every family), socketpair other than AF_UNIX EPERM, connect, "
+        "bind, sendmsg/sendmmsg and addressed sendto EPERM; clone with namespace flags EPERM; "
         "clone3 ENOSYS; device mknod EPERM; prlimit on other processes EPERM; "
         "foreign-ABI syscalls kill the process"
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,6 +45,10 @@ from codeloop.types import (
 CHANNEL_CAP = 256 * 1024 * 1024
 SLOTS_PER_ZYGOTE = 64
 _STATUS = {s.value: s for s in Status}
+
+
+class _JudgingError(Exception):
+    """The evaluator failed while judging a well-formed line (an oracle bug, say)."""
 
 
 class _ProtocolViolation(ValueError):
@@ -191,6 +196,10 @@ class LocalExecutor:
         if zygote.process.poll() is None:
             zygote.process.kill()
             zygote.process.wait()
+        workroot = zygote.report.get("workroot")
+        if workroot and os.path.basename(str(workroot)).startswith("codeloop-sbx-"):
+            # normally the zygote removes it; after a crash, what it left is removed here
+            shutil.rmtree(str(workroot), ignore_errors=True)
         for stream in (zygote.process.stdin, zygote.process.stdout):
             with contextlib.suppress(OSError):
                 if stream is not None:
@@ -379,30 +388,36 @@ class LocalExecutor:
             job.finished.set()
 
     def _on_data(self, job: _Job, data: bytes) -> None:
-        job.buffer += data
-        end = job.buffer.rfind(b"\n")
-        if end < 0:
+        # Look for the line end only in what just arrived: a flood without newlines must not
+        # cost a rescan of everything buffered on every read.
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            job.buffer += data
             return
-        lines = job.buffer[:end].split(b"\n")
-        del job.buffer[: end + 1]
-        for raw in lines:
+        complete = bytes(job.buffer) + data[:cut]
+        job.buffer = bytearray(data[cut + 1 :])
+        for raw in complete.split(b"\n"):
             if job.protocol_error or job.infra_error:
                 return
             try:
-                message = json.loads(raw)
-                if not isinstance(message, dict):
-                    raise ValueError("not an object")
-                self._on_message(job, message)
-            except _ProtocolViolation as exc:
-                job.protocol_error = f"program corrupted the result channel: {exc}"[:300]
+                message = self._parse_line(job, raw)
+            except _JudgingError as exc:
+                # a fault of ours while judging (an oracle, a comparison): never the program's
+                job.infra_error = f"evaluator error while judging: {exc.__cause__!r}"[:300]
                 self._kill(job)
-            except (ValueError, TypeError, KeyError, RecursionError) as exc:
-                if isinstance(exc, json.JSONDecodeError):
-                    job.protocol_error = f"program corrupted the result channel: {exc}"[:300]
-                else:
-                    # a fault of ours while judging (an oracle, a comparison): never the program's
-                    job.infra_error = f"evaluator error while judging: {exc!r}"[:300]
+            except Exception as exc:
+                # Anything else wrong with a line means the program wrote on the channel.
+                job.protocol_error = f"program corrupted the result channel: {exc!r}"[:300]
                 self._kill(job)
+            else:
+                del message
+
+    def _parse_line(self, job: _Job, raw: bytes) -> dict[str, Any]:
+        message = json.loads(raw)
+        if not isinstance(message, dict):
+            raise _ProtocolViolation("not an object")
+        self._on_message(job, message)
+        return message
 
     def _kill(self, job: _Job) -> None:
         if not job.kill_sent:
@@ -422,7 +437,9 @@ class LocalExecutor:
         if type(index) is not int or not 0 <= index < len(tests) or index in job.outcomes:
             raise _ProtocolViolation(f"bad test index {index!r}")
         test = tests[index]
-        duration = float(message.get("d", 0.0))
+        duration = message.get("d", 0.0)
+        if type(duration) not in (int, float):
+            raise _ProtocolViolation("malformed duration")
         if "s" in message:
             status = _STATUS.get(str(message["s"]), Status.ERROR)
             if status in (Status.PASSED, Status.INFRA_ERROR, Status.NOT_RUN):
@@ -449,7 +466,10 @@ class LocalExecutor:
                 outcome = TestOutcome(index=index, status=Status.PASSED, actual=show(actual),
                                       duration_s=duration)
             else:
-                passed = verdict(test, actual)
+                try:
+                    passed = verdict(test, actual)
+                except Exception as exc:
+                    raise _JudgingError() from exc
                 outcome = TestOutcome(
                     index=index,
                     status=Status.PASSED if passed else Status.FAILED,
@@ -476,12 +496,23 @@ class LocalExecutor:
             )
         if request.suite.kind is TaskKind.STDIO:
             self._judge_stdio(job)
+            if job.infra_error:
+                return self._result(job)
         outcomes = self._complete_outcomes(job)
         status = Status.PASSED
         for outcome in outcomes:
             if outcome.status is not Status.PASSED:
                 status = outcome.status
                 break
+        if job.protocol_error and status is Status.PASSED:
+            # Lines the harness never wrote were on the channel: nothing on it can be trusted.
+            status = Status.EXITED_EARLY
+            outcomes = [
+                TestOutcome(o.index, Status.EXITED_EARLY, message=job.protocol_error)
+                if o.index == 0
+                else o
+                for o in outcomes
+            ]
         if not tests and job.load_failure:
             status = _STATUS.get(str(job.load_failure.get("s")), Status.ERROR)
         output = "".join(str(run.get("output", "")) for run in job.runs)
@@ -517,7 +548,11 @@ class LocalExecutor:
                 job.values[index] = actual
                 passed = True
             else:
-                passed = verdict(test, actual)
+                try:
+                    passed = verdict(test, actual)
+                except Exception as exc:
+                    job.infra_error = f"evaluator error while judging: {exc!r}"[:300]
+                    return
             job.outcomes[index] = TestOutcome(
                 index=index,
                 status=Status.PASSED if passed else Status.FAILED,
@@ -575,12 +610,17 @@ class LocalExecutor:
                     )
                 ended = True
                 continue
-            outcomes.append(_ending(index, run, tests[index], job.kill_sent))
+            outcomes.append(
+                _ending(index, run, tests[index], job.kill_sent,
+                        job.request.limits.memory_bytes)
+            )
             ended = True
         return outcomes
 
 
-def _ending(index: int, run: dict[str, Any], test: TestCase, kill_sent: bool) -> TestOutcome:
+def _ending(
+    index: int, run: dict[str, Any], test: TestCase, kill_sent: bool, memory_limit: int = 0
+) -> TestOutcome:
     """The outcome of the test that was running when a child ended without reporting it."""
     reason = run.get("reason", "")
     expected = _expected_text(test)
@@ -600,8 +640,12 @@ def _ending(index: int, run: dict[str, Any], test: TestCase, kill_sent: bool) ->
         if sig == signal.SIGKILL:
             if kill_sent:
                 return TestOutcome(index, Status.NOT_RUN)
-            return TestOutcome(index, Status.MEMORY, expected=expected,
-                               message="killed (SIGKILL), most likely out of memory")
+            rss = int(run.get("maxrss_kb", 0)) * 1024
+            if memory_limit and rss >= 0.8 * memory_limit:
+                return TestOutcome(index, Status.MEMORY, expected=expected,
+                                   message="killed (SIGKILL) near its memory limit")
+            return TestOutcome(index, Status.SIGNAL, expected=expected,
+                               message="killed by SIGKILL")
         if sig == signal.SIGXFSZ:
             return TestOutcome(index, Status.OUTPUT_LIMIT, expected=expected,
                                message="file size limit exceeded")

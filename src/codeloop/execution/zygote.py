@@ -14,6 +14,7 @@ Run with `python -m codeloop.execution.zygote CONFIG_JSON`.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import json
@@ -46,6 +47,17 @@ PRELOAD = (
 ).split()
 
 PR_SET_CHILD_SUBREAPER = 36
+CLONE_NEWNS = 0x00020000
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+WORKDIR_BYTES = 64 * 1024 * 1024
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
 POLL_INTERVAL_S = 0.005
 CHANNEL_READ = 1 << 16
 FUNCTION_OUTPUT_KEEP = 16 * 1024  # what a function task's prints are kept for feedback
@@ -114,6 +126,8 @@ class Zygote:
         self.shms: dict[int, mmap.mmap] = {}
         self.running = True
         self.workroot = ""
+        self.slot_mount_options = b""
+        self.slot_dirs: set[int] = set()
         self.outbox: list[bytes] = []
 
     # ----------------------------------------------------------------- setup
@@ -129,8 +143,7 @@ class Zygote:
             self.isolation = Isolation(iso_config)
             report = self.isolation.prepare_zygote().to_dict()
         self._set_subreaper()
-        self.workroot = tempfile.mkdtemp(prefix="codeloop-sbx-", dir=self._work_base())
-        os.chmod(self.workroot, 0o711)
+        report.setdefault("layers", []).append(self._prepare_workroot())
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -140,15 +153,59 @@ class Zygote:
         self.selector.register(self.ctrl_in, selectors.EVENT_READ, "ctrl")
         return report
 
-    def _work_base(self) -> str | None:
-        # tmpfs keeps per-run directories cheap (creating and removing one on ext4 costs
-        # ~10x more); files there are capped by RLIMIT_FSIZE.
+    def _prepare_workroot(self) -> dict[str, Any]:
+        """Where run directories live, and the layer that says how they are bounded.
+
+        As root, the zygote takes a private mount namespace and gives every slot its own
+        small tmpfs: a run's files are cheap to create and remove, live in memory, and are
+        capped in total (RLIMIT_FSIZE caps only each file).  Otherwise runs share /dev/shm
+        (or the temp dir) with a per-file cap only, and the layer says so.
+        """
+        size = int(self.config.get("workdir_bytes", WORKDIR_BYTES))
+        if os.geteuid() == 0 and not self.config.get("tmpdir"):
+            try:
+                libc = _libc()
+                if libc.unshare(CLONE_NEWNS) != 0:
+                    raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+                if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+                    raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
+                self.workroot = tempfile.mkdtemp(prefix="codeloop-sbx-")
+                os.chmod(self.workroot, 0o711)
+                self.slot_mount_options = f"size={size},mode=0711,nr_inodes=4096".encode()
+                return {
+                    "name": "workdir",
+                    "active": True,
+                    "detail": f"each run in a private tmpfs of {size >> 20} MiB "
+                    "(files, inodes and total size capped)",
+                }
+            except OSError as exc:
+                detail = f"private tmpfs unavailable ({exc}); "
+        else:
+            detail = "not root: " if os.geteuid() != 0 else "work dir base given: "
         base = self.config.get("tmpdir")
-        if base:
-            return str(base)
-        if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
-            return "/dev/shm"
-        return None
+        if not base and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+            base = "/dev/shm"
+        self.workroot = tempfile.mkdtemp(prefix="codeloop-sbx-", dir=base)
+        os.chmod(self.workroot, 0o711)
+        return {
+            "name": "workdir",
+            "active": False,
+            "detail": detail + f"runs share {base or tempfile.gettempdir()}; only each "
+            "file is capped (RLIMIT_FSIZE), not their total",
+        }
+
+    def _slot_dir(self, slot: int) -> str:
+        """The directory a slot's runs live under (its own tmpfs when available)."""
+        path = os.path.join(self.workroot, f"s{slot}")
+        if slot not in self.slot_dirs:
+            os.mkdir(path, 0o711)
+            if self.slot_mount_options:
+                libc = _libc()
+                if libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
+                              self.slot_mount_options) != 0:
+                    raise OSError(ctypes.get_errno(), f"mount tmpfs on {path}")
+            self.slot_dirs.add(slot)
+        return path
 
     def _stop(self) -> None:
         self.running = False
@@ -156,10 +213,7 @@ class Zygote:
     @staticmethod
     def _set_subreaper() -> None:
         try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+            _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         except Exception:
             pass
 
@@ -281,10 +335,10 @@ class Zygote:
             job.next_test += 1
         else:
             indices = list(range(len(suite.tests)))
-        slot = self.free_slots.popleft()
+        slot = self.free_slots.pop()  # LIFO: few slots (and their tmpfs) stay in use
         global_slot = self.slot_base + slot
         self.seq += 1
-        workdir = os.path.join(self.workroot, f"r{self.seq}")
+        workdir = os.path.join(self._slot_dir(slot), f"r{self.seq}")
         os.mkdir(workdir, 0o700)
         uid = None
         if self.isolation is not None and self.isolation.drops_uid:
@@ -573,6 +627,10 @@ class Zygote:
             run = self.runs.pop(pid, None)
             if run is not None:
                 shutil.rmtree(run.workdir, ignore_errors=True)
+        libc = _libc() if self.slot_mount_options else None
+        for slot in self.slot_dirs:
+            if libc is not None:
+                libc.umount2(os.path.join(self.workroot, f"s{slot}").encode(), MNT_DETACH)
         shutil.rmtree(self.workroot, ignore_errors=True)
 
 
@@ -595,6 +653,7 @@ def main() -> None:
     except Exception:
         write_all(ctrl_out, encode_frame(("fatal", traceback.format_exc())))
         sys.exit(1)
+    report["workroot"] = zygote.workroot
     write_all(ctrl_out, encode_frame(("ready", report, os.getpid())))
     try:
         zygote.serve()
