@@ -151,8 +151,10 @@ def _print_report(report: Any) -> None:
         )
     options = report.options
     if options.get("calibrated"):
-        limits = (f"calibrated limits: max({options['calibration_floor_s']:g}s, "
-                  f"{options['calibration_factor']:g} x reference time) per test")
+        limits = (
+            f"calibrated limits: max({options['calibration_floor_s']:g}s, "
+            f"{options['calibration_factor']:g} x reference time) per test"
+        )
     else:
         limits = f"fixed limit: {options.get('timeout_s', 3.0):g}s per program"
     console.print(

@@ -26,8 +26,9 @@ FAST = Limits(time_s=1.0)
 
 
 def run(programs, suite=ADD, **request):
-    requests = [ExecRequest(p, suite, limits=request.pop("limits", FAST), **request)
-                for p in programs]
+    requests = [
+        ExecRequest(p, suite, limits=request.pop("limits", FAST), **request) for p in programs
+    ]
     return run_sync(requests, workers=2)
 
 
@@ -87,20 +88,28 @@ def test_prints_are_captured_but_do_not_affect_the_verdict():
 
 def test_record_only_returns_values():
     suite = TestSuite(
-        tests=(TestCase(TestKind.CALL, args=([3, 1, 2],), has_expected=False),
-               TestCase(TestKind.CALL, args=([],), has_expected=False)),
+        tests=(
+            TestCase(TestKind.CALL, args=([3, 1, 2],), has_expected=False),
+            TestCase(TestKind.CALL, args=([],), has_expected=False),
+        ),
         entry_point="f",
     )
-    result = run(["def f(xs):\n    xs.sort()\n    return tuple(xs), {1: xs}\n"], suite,
-                 record_only=True, fail_fast=False)[0]
+    result = run(
+        ["def f(xs):\n    xs.sort()\n    return tuple(xs), {1: xs}\n"],
+        suite,
+        record_only=True,
+        fail_fast=False,
+    )[0]
     assert result.actual_values == (((1, 2, 3), {1: [1, 2, 3]}), ((), {1: []}))
 
 
 def test_inputs_are_fresh_for_every_test():
     # the program mutates its argument; the next test must still see its own input
     suite = TestSuite(
-        tests=(TestCase(TestKind.CALL, args=([1],), expected=[1, 0]),
-               TestCase(TestKind.CALL, args=([1],), expected=[1, 0])),
+        tests=(
+            TestCase(TestKind.CALL, args=([1],), expected=[1, 0]),
+            TestCase(TestKind.CALL, args=([1],), expected=[1, 0]),
+        ),
         entry_point="f",
     )
     result = run(["def f(xs):\n    xs.append(0)\n    return xs\n"], suite)[0]
@@ -109,12 +118,22 @@ def test_inputs_are_fresh_for_every_test():
 
 def test_code_tests_run_in_the_programs_namespace():
     suite = TestSuite(
-        tests=(TestCase(TestKind.CODE, code="def check(candidate):\n"
-                        "    assert candidate(2, 3) == 5\n    assert helper() == 7\n"),),
+        tests=(
+            TestCase(
+                TestKind.CODE,
+                code="def check(candidate):\n"
+                "    assert candidate(2, 3) == 5\n    assert helper() == 7\n",
+            ),
+        ),
         entry_point="add",
     )
-    good, bad = run(["def helper():\n    return 7\ndef add(a, b):\n    return a + b\n",
-                     "def helper():\n    return 7\ndef add(a, b):\n    return a * b\n"], suite)
+    good, bad = run(
+        [
+            "def helper():\n    return 7\ndef add(a, b):\n    return a + b\n",
+            "def helper():\n    return 7\ndef add(a, b):\n    return a * b\n",
+        ],
+        suite,
+    )
     assert good.status is Status.PASSED
     assert bad.status is Status.ERROR and bad.outcomes[0].exception == "AssertionError"
     assert not suite.tests[0].tamper_proof
@@ -122,9 +141,11 @@ def test_code_tests_run_in_the_programs_namespace():
 
 def test_per_test_time_limits_name_the_test_that_hung():
     suite = TestSuite(
-        tests=(TestCase(TestKind.CALL, args=(0,), expected=0, time_limit_s=0.3),
-               TestCase(TestKind.CALL, args=(1,), expected=1, time_limit_s=0.3),
-               TestCase(TestKind.CALL, args=(2,), expected=2, time_limit_s=0.3)),
+        tests=(
+            TestCase(TestKind.CALL, args=(0,), expected=0, time_limit_s=0.3),
+            TestCase(TestKind.CALL, args=(1,), expected=1, time_limit_s=0.3),
+            TestCase(TestKind.CALL, args=(2,), expected=2, time_limit_s=0.3),
+        ),
         entry_point="f",
     )
     program = "def f(x):\n    while x == 1:\n        pass\n    return x\n"
@@ -135,8 +156,10 @@ def test_per_test_time_limits_name_the_test_that_hung():
 
 def test_stdio_programs():
     suite = TestSuite(
-        tests=(TestCase(TestKind.STDIO, stdin="1 2\n", expected="3\n", compare=Compare.STDOUT),
-               TestCase(TestKind.STDIO, stdin="2 2\n", expected="4", compare=Compare.STDOUT)),
+        tests=(
+            TestCase(TestKind.STDIO, stdin="1 2\n", expected="3\n", compare=Compare.STDOUT),
+            TestCase(TestKind.STDIO, stdin="2 2\n", expected="4", compare=Compare.STDOUT),
+        ),
         entry_point=None,
         kind=TaskKind.STDIO,
     )

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -15,10 +14,18 @@ from codeloop.cli import app
 from codeloop.runs.store import RunStore
 
 TASKS = [
-    {"task_id": "demo/add", "prompt": "def add(a, b):\n", "entry_point": "add",
-     "tests": [{"input": [1, 2], "output": 3}, {"input": [5, 5], "output": 10}]},
-    {"task_id": "demo/neg", "prompt": "def neg(a):\n", "entry_point": "neg",
-     "tests": [{"input": [1], "output": -1}]},
+    {
+        "task_id": "demo/add",
+        "prompt": "def add(a, b):\n",
+        "entry_point": "add",
+        "tests": [{"input": [1, 2], "output": 3}, {"input": [5, 5], "output": 10}],
+    },
+    {
+        "task_id": "demo/neg",
+        "prompt": "def neg(a):\n",
+        "entry_point": "neg",
+        "tests": [{"input": [1], "output": -1}],
+    },
 ]
 
 
@@ -40,15 +47,19 @@ def evaluate(*args):
 
 
 def test_pass_at_k_results_and_json(tmp_path, dataset):
-    samples = samples_file(tmp_path, [
-        {"task_id": "demo/add", "completion": "    return a + b\n"},
-        {"task_id": "demo/add", "completion": "    return a - b\n"},
-        {"task_id": "demo/add", "completion": "    return a + b\n"},  # duplicate program
-        {"task_id": "demo/add", "completion": "    while True: pass\n"},
-    ])
+    samples = samples_file(
+        tmp_path,
+        [
+            {"task_id": "demo/add", "completion": "    return a + b\n"},
+            {"task_id": "demo/add", "completion": "    return a - b\n"},
+            {"task_id": "demo/add", "completion": "    return a + b\n"},  # duplicate program
+            {"task_id": "demo/add", "completion": "    while True: pass\n"},
+        ],
+    )
     out = tmp_path / "out.json"
-    result = evaluate(samples, "--dataset", dataset, "--k", "1,2,10", "--json", out,
-                      "--timeout", "1")
+    result = evaluate(
+        samples, "--dataset", dataset, "--k", "1,2,10", "--json", out, "--timeout", "1"
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["pass_at_k"]["1"] == pytest.approx(0.5)
@@ -66,10 +77,14 @@ def test_unknown_ids_and_malformed_lines(tmp_path, dataset):
     assert result.exit_code == 2
     assert "demo/zzz" in result.output
 
-    mixed = samples_file(tmp_path, [
-        {"task_id": "demo/neg", "completion": "    return -a\n"},
-        {"task_id": "demo/neg"},
-    ], name="mixed.jsonl")
+    mixed = samples_file(
+        tmp_path,
+        [
+            {"task_id": "demo/neg", "completion": "    return -a\n"},
+            {"task_id": "demo/neg"},
+        ],
+        name="mixed.jsonl",
+    )
     out = tmp_path / "mixed.json"
     result = evaluate(mixed, "--dataset", dataset, "--k", "1", "--json", out)
     assert result.exit_code == 0, result.output
@@ -79,28 +94,46 @@ def test_unknown_ids_and_malformed_lines(tmp_path, dataset):
 
 
 def test_store_resumes_without_rerunning(tmp_path, dataset):
-    samples = samples_file(tmp_path, [
-        {"task_id": "demo/add", "completion": "    return a + b\n"},
-        {"task_id": "demo/neg", "completion": "    return a\n"},
-    ])
+    samples = samples_file(
+        tmp_path,
+        [
+            {"task_id": "demo/add", "completion": "    return a + b\n"},
+            {"task_id": "demo/neg", "completion": "    return a\n"},
+        ],
+    )
     store = tmp_path / "run.sqlite"
     first = tmp_path / "first.json"
-    assert evaluate(samples, "--dataset", dataset, "--k", "1", "--store", store,
-                    "--json", first).exit_code == 0
+    assert (
+        evaluate(
+            samples, "--dataset", dataset, "--k", "1", "--store", store, "--json", first
+        ).exit_code
+        == 0
+    )
     second = tmp_path / "second.json"
-    assert evaluate(samples, "--dataset", dataset, "--k", "1", "--store", store,
-                    "--json", second).exit_code == 0
+    assert (
+        evaluate(
+            samples, "--dataset", dataset, "--k", "1", "--store", store, "--json", second
+        ).exit_code
+        == 0
+    )
     a, b = json.loads(first.read_text()), json.loads(second.read_text())
     assert (a["executed"], b["executed"], b["reused"]) == (2, 0, 2)
     assert a["pass_at_k"] == b["pass_at_k"] == {"1": 0.5}
     # a changed program for the same sample is re-run, not served stale
-    samples_file(tmp_path, [
-        {"task_id": "demo/add", "completion": "    return a + b\n"},
-        {"task_id": "demo/neg", "completion": "    return -a\n"},
-    ])
+    samples_file(
+        tmp_path,
+        [
+            {"task_id": "demo/add", "completion": "    return a + b\n"},
+            {"task_id": "demo/neg", "completion": "    return -a\n"},
+        ],
+    )
     third = tmp_path / "third.json"
-    assert evaluate(samples, "--dataset", dataset, "--k", "1", "--store", store,
-                    "--json", third).exit_code == 0
+    assert (
+        evaluate(
+            samples, "--dataset", dataset, "--k", "1", "--store", store, "--json", third
+        ).exit_code
+        == 0
+    )
     c = json.loads(third.read_text())
     assert (c["executed"], c["reused"], c["pass_at_k"]["1"]) == (1, 1, 1.0)
 
@@ -108,15 +141,35 @@ def test_store_resumes_without_rerunning(tmp_path, dataset):
 @pytest.mark.slow
 def test_kill_9_loses_nothing_finished(tmp_path, dataset):
     # 40 programs that each take ~0.25 s: kill the evaluator part-way, then resume.
-    rows = [{"task_id": "demo/add",
-             "completion": f"    import time  # sample {i}\n    time.sleep(0.25)\n    return a + b + {i % 2}\n"}
-            for i in range(40)]
+    rows = [
+        {
+            "task_id": "demo/add",
+            "completion": (
+                f"    import time  # sample {i}\n    time.sleep(0.25)\n    return a + b + {i % 2}\n"
+            ),
+        }
+        for i in range(40)
+    ]
     samples = samples_file(tmp_path, rows)
     store = tmp_path / "run.sqlite"
-    cmd = [sys.executable, "-m", "codeloop.cli", "evaluate", str(samples), "--dataset",
-           str(dataset), "--k", "1", "--store", str(store), "--workers", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "codeloop.cli",
+        "evaluate",
+        str(samples),
+        "--dataset",
+        str(dataset),
+        "--k",
+        "1",
+        "--store",
+        str(store),
+        "--workers",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 60
     done = 0
     while time.monotonic() < deadline and done < 5:
@@ -131,12 +184,11 @@ def test_kill_9_loses_nothing_finished(tmp_path, dataset):
     proc.wait()
     assert 5 <= done < 40
     with RunStore(store) as db:
-        (key, _), = db.evaluations()
+        ((key, _),) = db.evaluations()
         kept = {(v.task_id, v.sample_index): v.status.value for v in db.verdicts(key)}
     assert len(kept) >= done
     out = tmp_path / "resumed.json"
-    result = subprocess.run([*cmd, "--json", str(out)], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run([*cmd, "--json", str(out)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text())
     assert data["reused"] == len(kept) and data["executed"] == 40 - len(kept)
@@ -146,14 +198,20 @@ def test_kill_9_loses_nothing_finished(tmp_path, dataset):
 
 
 def test_stdio_task_file(tmp_path):
-    task = {"task_id": "io/sum", "prompt": "Read two ints, print their sum.",
-            "tests": [{"stdin": "1 2\n", "stdout": "3\n"}, {"stdin": "4 5\n", "stdout": "9"}]}
+    task = {
+        "task_id": "io/sum",
+        "prompt": "Read two ints, print their sum.",
+        "tests": [{"stdin": "1 2\n", "stdout": "3\n"}, {"stdin": "4 5\n", "stdout": "9"}],
+    }
     dataset = tmp_path / "io.jsonl"
     dataset.write_text(json.dumps(task) + "\n")
-    samples = samples_file(tmp_path, [
-        {"task_id": "io/sum", "solution": "a, b = map(int, input().split())\nprint(a + b)\n"},
-        {"task_id": "io/sum", "solution": "print(3)\n"},
-    ])
+    samples = samples_file(
+        tmp_path,
+        [
+            {"task_id": "io/sum", "solution": "a, b = map(int, input().split())\nprint(a + b)\n"},
+            {"task_id": "io/sum", "solution": "print(3)\n"},
+        ],
+    )
     out = tmp_path / "io.json"
     result = evaluate(samples, "--dataset", dataset, "--k", "1", "--json", out)
     assert result.exit_code == 0, result.output
@@ -174,4 +232,4 @@ def test_sandbox_check_cli():
     data = json.loads(result.stdout)
     names = {layer["name"] for layer in data["layers"]}
     assert {"uid", "landlock", "seccomp", "netns", "rlimits"} <= names
-    assert result.exit_code == (0 if all(l["active"] for l in data["layers"]) else 1)
+    assert result.exit_code == (0 if all(layer["active"] for layer in data["layers"]) else 1)

@@ -11,8 +11,9 @@ def reference(n, c, k):
     return 1 - math.comb(n - c, k) / math.comb(n, k)
 
 
-@pytest.mark.parametrize("n,c,k", [(1, 0, 1), (1, 1, 1), (10, 3, 1), (10, 3, 5), (100, 1, 10),
-                                   (200, 37, 100), (5, 5, 2)])
+@pytest.mark.parametrize(
+    "n,c,k", [(1, 0, 1), (1, 1, 1), (10, 3, 1), (10, 3, 5), (100, 1, 10), (200, 37, 100), (5, 5, 2)]
+)
 def test_matches_closed_form(n, c, k):
     assert pass_at_k(n, c, k) == pytest.approx(reference(n, c, k), abs=1e-12)
 

@@ -21,12 +21,15 @@ def write(path, lines):
 
 
 def test_both_formats_and_sample_order(tmp_path, tasks):
-    path = write(tmp_path / "s.jsonl", [
-        json.dumps({"task_id": "T/0", "completion": "    return x\n"}),
-        json.dumps({"task_id": "T/1", "solution": "def g(x):\n    return 1\n"}),
-        json.dumps({"task_id": "T/0", "completion": "    return 2\n"}),
-        "",
-    ])
+    path = write(
+        tmp_path / "s.jsonl",
+        [
+            json.dumps({"task_id": "T/0", "completion": "    return x\n"}),
+            json.dumps({"task_id": "T/1", "solution": "def g(x):\n    return 1\n"}),
+            json.dumps({"task_id": "T/0", "completion": "    return 2\n"}),
+            "",
+        ],
+    )
     got = read_samples(path, tasks).samples
     assert [(s.task_id, s.index) for s in got] == [("T/0", 0), ("T/1", 0), ("T/0", 1)]
     assert got[0].program == "def f(x):\n    return x\n"
@@ -41,14 +44,17 @@ def test_gzip(tmp_path, tasks):
 
 
 def test_malformed_samples_become_failures_with_reasons(tmp_path, tasks):
-    path = write(tmp_path / "s.jsonl", [
-        "{not json",
-        json.dumps(["a list"]),
-        json.dumps({"completion": "x"}),
-        json.dumps({"task_id": "T/0"}),
-        json.dumps({"task_id": "T/0", "completion": 5}),
-        json.dumps({"task_id": "T/1", "solution": "   "}),
-    ])
+    path = write(
+        tmp_path / "s.jsonl",
+        [
+            "{not json",
+            json.dumps(["a list"]),
+            json.dumps({"completion": "x"}),
+            json.dumps({"task_id": "T/0"}),
+            json.dumps({"task_id": "T/0", "completion": 5}),
+            json.dumps({"task_id": "T/1", "solution": "   "}),
+        ],
+    )
     result = read_samples(path, tasks)
     assert [n for n, _ in result.invalid_lines] == [1, 2, 3]
     problems = [s.problem for s in result.samples]
@@ -57,10 +63,13 @@ def test_malformed_samples_become_failures_with_reasons(tmp_path, tasks):
 
 
 def test_unknown_task_ids_are_listed(tmp_path, tasks):
-    path = write(tmp_path / "s.jsonl", [
-        json.dumps({"task_id": "Nope/1", "completion": ""}),
-        json.dumps({"task_id": "Nope/2", "completion": ""}),
-    ])
+    path = write(
+        tmp_path / "s.jsonl",
+        [
+            json.dumps({"task_id": "Nope/1", "completion": ""}),
+            json.dumps({"task_id": "Nope/2", "completion": ""}),
+        ],
+    )
     with pytest.raises(SamplesError) as info:
         read_samples(path, tasks)
     assert "Nope/1 (line 1)" in str(info.value) and "Nope/2 (line 2)" in str(info.value)

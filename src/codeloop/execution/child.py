@@ -100,7 +100,11 @@ class _Channel:
         data = (self._dumps(message) + "\n").encode()
         self.parts.append(data)
         self.size += len(data)
-        if self.flush_each or self.size >= FLUSH_BYTES or self._now() - self.last >= FLUSH_INTERVAL_NS:
+        if (
+            self.flush_each
+            or self.size >= FLUSH_BYTES
+            or self._now() - self.last >= FLUSH_INTERVAL_NS
+        ):
             self.flush()
 
     def flush(self) -> None:

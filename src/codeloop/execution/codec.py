@@ -16,6 +16,7 @@ Tagged forms (JSON objects are always tags, never plain dicts):
 from __future__ import annotations
 
 import math
+import reprlib
 import sys
 from typing import Any
 
@@ -200,12 +201,35 @@ def decode(tree: Any) -> Any:
     raise ValueError(f"malformed encoded value: {str(tree)[:80]}")
 
 
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel = 4
+_SHOW.maxlist = _SHOW.maxtuple = _SHOW.maxset = _SHOW.maxfrozenset = _SHOW.maxdict = 24
+_SHOW.maxstring = 240
+_SHOW.maxlong = 120
+_SHOW.maxother = 120
+
+
 def show(value: Any, cap: int = 300) -> str:
-    """A repr for people (feedback, reports), capped."""
+    """A repr for people (feedback, reports), capped, in time proportional to the cap:
+    a million-element list is not turned into text just to be cut."""
     try:
-        text = repr(value)
+        text = repr(value) if _small(value) else _SHOW.repr(value)
     except Exception:  # decoded builtins always repr; belt and braces
         text = f"<{type(value).__name__}>"
     if len(text) > cap:
         text = text[: cap - 15] + f"... ({len(text)} chars)"
     return text
+
+
+def _small(value: Any) -> bool:
+    if isinstance(value, str | bytes):
+        return len(value) <= 240
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -HUGE_INT < value < HUGE_INT and value.bit_length() < 400
+    if isinstance(value, list | tuple | set | frozenset | dict):
+        return len(value) <= 24 and all(
+            isinstance(v, int | float | bool | type(None))
+            and (not isinstance(v, int) or v.bit_length() < 400)
+            for v in (value.values() if isinstance(value, dict) else value)
+        )
+    return True

@@ -6,13 +6,13 @@ code the program wrote can run while a verdict is decided.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 from codeloop.types import Compare, TestCase
 
 Oracle = Callable[[Any, Any, TestCase], bool]
+
 
 def exact_equal(a: Any, b: Any) -> bool:
     """Type-strict structural equality: bool != int, 1 != 1.0, tuple != list."""

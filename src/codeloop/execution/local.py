@@ -296,13 +296,9 @@ class LocalExecutor:
             zygote.jobs.pop(job_id, None)
             return self._result(job)
 
-    async def map(
-        self, requests: Iterable[ExecRequest]
-    ) -> AsyncIterator[tuple[int, ExecResult]]:
+    async def map(self, requests: Iterable[ExecRequest]) -> AsyncIterator[tuple[int, ExecResult]]:
         """Run many requests concurrently; yields (index, result) as they complete."""
-        send, receive = anyio.create_memory_object_stream[tuple[int, ExecResult]](
-            self.max_inflight
-        )
+        send, receive = anyio.create_memory_object_stream[tuple[int, ExecResult]](self.max_inflight)
 
         # at most ~2x max_inflight tasks alive, so huge request lists stay cheap
         admitted = anyio.Semaphore(self.max_inflight * 2)
@@ -463,19 +459,23 @@ class LocalExecutor:
                 raise _ProtocolViolation(f"undecodable value: {exc}") from exc
             if job.request.record_only:
                 job.values[index] = actual
-                outcome = TestOutcome(index=index, status=Status.PASSED, actual=show(actual),
-                                      duration_s=duration)
+                outcome = TestOutcome(index=index, status=Status.PASSED, duration_s=duration)
             else:
                 try:
                     passed = verdict(test, actual)
                 except Exception as exc:
                     raise _JudgingError() from exc
-                outcome = TestOutcome(
-                    index=index,
-                    status=Status.PASSED if passed else Status.FAILED,
-                    expected=_expected_text(test),
-                    actual=show(actual),
-                    duration_s=duration,
+                # texts only where someone will read them: a failure's expected and actual
+                outcome = (
+                    TestOutcome(index=index, status=Status.PASSED, duration_s=duration)
+                    if passed
+                    else TestOutcome(
+                        index=index,
+                        status=Status.FAILED,
+                        expected=_expected_text(test),
+                        actual=show(actual),
+                        duration_s=duration,
+                    )
                 )
         elif message.get("ok") == 1 and test.kind is TestKind.CODE:
             outcome = TestOutcome(index=index, status=Status.PASSED, duration_s=duration)
@@ -566,9 +566,9 @@ class LocalExecutor:
         tests = job.request.suite.tests
         outcomes: list[TestOutcome] = []
         runs_by_test: dict[int, dict[str, Any]] = {}
-        for run in job.runs:
-            for index in run["tests"]:
-                runs_by_test[index] = run
+        for each_run in job.runs:
+            for index in each_run["tests"]:
+                runs_by_test[index] = each_run
         ended = False  # after the first unexplained end, the rest did not run
         for index in range(len(tests)):
             outcome = job.outcomes.get(index)
@@ -580,8 +580,8 @@ class LocalExecutor:
                 continue
             run = runs_by_test.get(index)
             if job.load_failure is not None:
-                failure = job.load_failure
-                status = _STATUS.get(str(failure.get("s")), Status.ERROR)
+                load_failure = job.load_failure
+                status = _STATUS.get(str(load_failure.get("s")), Status.ERROR)
                 if status in (Status.PASSED, Status.NOT_RUN, Status.INFRA_ERROR):
                     status = Status.ERROR
                 outcomes.append(
@@ -589,9 +589,9 @@ class LocalExecutor:
                         index,
                         status,
                         expected=_expected_text(tests[index]),
-                        exception=str(failure.get("e", ""))[:200],
-                        message=str(failure.get("m", ""))[:2000],
-                        traceback=str(failure.get("tb", ""))[:4000],
+                        exception=str(load_failure.get("e", ""))[:200],
+                        message=str(load_failure.get("m", ""))[:2000],
+                        traceback=str(load_failure.get("tb", ""))[:4000],
                     )
                 )
                 ended = True
@@ -611,8 +611,7 @@ class LocalExecutor:
                 ended = True
                 continue
             outcomes.append(
-                _ending(index, run, tests[index], job.kill_sent,
-                        job.request.limits.memory_bytes)
+                _ending(index, run, tests[index], job.kill_sent, job.request.limits.memory_bytes)
             )
             ended = True
         return outcomes
@@ -627,28 +626,38 @@ def _ending(
     if reason == "requested":
         return TestOutcome(index, Status.NOT_RUN)
     if reason == "timeout":
-        return TestOutcome(index, Status.TIMEOUT, expected=expected,
-                           message=f"time limit exceeded ({run.get('duration', 0):.2f}s wall)")
+        return TestOutcome(
+            index,
+            Status.TIMEOUT,
+            expected=expected,
+            message=f"time limit exceeded ({run.get('duration', 0):.2f}s wall)",
+        )
     if reason == "output_limit":
-        return TestOutcome(index, Status.OUTPUT_LIMIT, expected=expected,
-                           message="output limit exceeded")
+        return TestOutcome(
+            index, Status.OUTPUT_LIMIT, expected=expected, message="output limit exceeded"
+        )
     sig = run.get("signal")
     if sig is not None:
         if sig in (signal.SIGXCPU,):
-            return TestOutcome(index, Status.TIMEOUT, expected=expected,
-                               message="CPU time limit exceeded")
+            return TestOutcome(
+                index, Status.TIMEOUT, expected=expected, message="CPU time limit exceeded"
+            )
         if sig == signal.SIGKILL:
             if kill_sent:
                 return TestOutcome(index, Status.NOT_RUN)
             rss = int(run.get("maxrss_kb", 0)) * 1024
             if memory_limit and rss >= 0.8 * memory_limit:
-                return TestOutcome(index, Status.MEMORY, expected=expected,
-                                   message="killed (SIGKILL) near its memory limit")
-            return TestOutcome(index, Status.SIGNAL, expected=expected,
-                               message="killed by SIGKILL")
+                return TestOutcome(
+                    index,
+                    Status.MEMORY,
+                    expected=expected,
+                    message="killed (SIGKILL) near its memory limit",
+                )
+            return TestOutcome(index, Status.SIGNAL, expected=expected, message="killed by SIGKILL")
         if sig == signal.SIGXFSZ:
-            return TestOutcome(index, Status.OUTPUT_LIMIT, expected=expected,
-                               message="file size limit exceeded")
+            return TestOutcome(
+                index, Status.OUTPUT_LIMIT, expected=expected, message="file size limit exceeded"
+            )
         name = signal.Signals(sig).name if sig in signal.Signals.__members__.values() else str(sig)
         output = str(run.get("output", ""))
         if sig == signal.SIGABRT and "MemoryError" in output:
@@ -656,10 +665,17 @@ def _ending(
         return TestOutcome(index, Status.SIGNAL, expected=expected, message=f"killed by {name}")
     code = run.get("exit_code")
     if code == 70 and not run.get("harness_started", True):
-        return TestOutcome(index, Status.INFRA_ERROR,
-                           message="sandbox setup failed: " + str(run.get("output", ""))[-1500:])
-    return TestOutcome(index, Status.EXITED_EARLY, expected=expected,
-                       message=f"the program ended the process (exit status {code})")
+        return TestOutcome(
+            index,
+            Status.INFRA_ERROR,
+            message="sandbox setup failed: " + str(run.get("output", ""))[-1500:],
+        )
+    return TestOutcome(
+        index,
+        Status.EXITED_EARLY,
+        expected=expected,
+        message=f"the program ended the process (exit status {code})",
+    )
 
 
 def _expected_text(test: TestCase) -> str:
@@ -674,9 +690,7 @@ def _suite_payload(suite: TestSuite) -> dict[str, Any]:
         "kind": str(suite.kind),
         "entry_point": suite.entry_point,
         "preamble": suite.preamble,
-        "tests": [
-            (str(t.kind), t.args, t.code, t.stdin, t.time_limit_s) for t in suite.tests
-        ],
+        "tests": [(str(t.kind), t.args, t.code, t.stdin, t.time_limit_s) for t in suite.tests],
     }
 
 

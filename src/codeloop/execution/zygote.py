@@ -58,6 +58,8 @@ WORKDIR_BYTES = 64 * 1024 * 1024
 
 def _libc() -> Any:
     return ctypes.CDLL(None, use_errno=True)
+
+
 POLL_INTERVAL_S = 0.005
 CHANNEL_READ = 1 << 16
 FUNCTION_OUTPUT_KEEP = 16 * 1024  # what a function task's prints are kept for feedback
@@ -170,7 +172,7 @@ class Zygote:
                 if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
                     raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
                 self.workroot = tempfile.mkdtemp(prefix="codeloop-sbx-")
-                os.chmod(self.workroot, 0o711)
+                os.chmod(self.workroot, 0o711)  # noqa: S103 - children traverse, never list
                 self.slot_mount_options = f"size={size},mode=0711,nr_inodes=4096".encode()
                 return {
                     "name": "workdir",
@@ -186,7 +188,7 @@ class Zygote:
         if not base and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
             base = "/dev/shm"
         self.workroot = tempfile.mkdtemp(prefix="codeloop-sbx-", dir=base)
-        os.chmod(self.workroot, 0o711)
+        os.chmod(self.workroot, 0o711)  # noqa: S103 - children traverse, never list
         return {
             "name": "workdir",
             "active": False,
@@ -201,8 +203,16 @@ class Zygote:
             os.mkdir(path, 0o711)
             if self.slot_mount_options:
                 libc = _libc()
-                if libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
-                              self.slot_mount_options) != 0:
+                if (
+                    libc.mount(
+                        b"tmpfs",
+                        path.encode(),
+                        b"tmpfs",
+                        MS_NOSUID | MS_NODEV,
+                        self.slot_mount_options,
+                    )
+                    != 0
+                ):
                     raise OSError(ctypes.get_errno(), f"mount tmpfs on {path}")
             self.slot_dirs.add(slot)
         return path
@@ -288,7 +298,9 @@ class Zygote:
             compiled = None
             if kind == "code":
                 # benchmark test code (trusted): compiled once here, inherited by every fork
-                compiled = compile(f"{code}\n\ncheck({entry})\n", child_harness.TEST_FILENAME, "exec")
+                compiled = compile(
+                    f"{code}\n\ncheck({entry})\n", child_harness.TEST_FILENAME, "exec"
+                )
             tests.append((kind, tuple(args), compiled, stdin, limit))
         return Suite(
             kind=payload["kind"], entry_point=entry, preamble=payload["preamble"], tests=tests
@@ -570,9 +582,9 @@ class Zygote:
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "maxrss_kb": usage.ru_maxrss,
             "reason": run.reason,
-            "stuck_test": run.stuck_test if run.stuck_test is not None else (
-                shm_index if shm_index >= 0 else None
-            ),
+            "stuck_test": run.stuck_test
+            if run.stuck_test is not None
+            else (shm_index if shm_index >= 0 else None),
             "harness_started": shm_index != -2,
         }
         if os.WIFSIGNALED(status):
@@ -591,9 +603,7 @@ class Zygote:
         job = run.job
         self.send(("run", job.job_id, info))
         stdio_more = (
-            job.suite.kind == "stdio"
-            and job.next_test < len(job.suite.tests)
-            and not job.cancelled
+            job.suite.kind == "stdio" and job.next_test < len(job.suite.tests) and not job.cancelled
         )
         if stdio_more:
             self.pending.appendleft(job)
@@ -624,9 +634,9 @@ class Zygote:
                 pid, status, usage = os.wait4(-1, 0)
             except ChildProcessError:
                 break
-            run = self.runs.pop(pid, None)
-            if run is not None:
-                shutil.rmtree(run.workdir, ignore_errors=True)
+            ended = self.runs.pop(pid, None)
+            if ended is not None:
+                shutil.rmtree(ended.workdir, ignore_errors=True)
         libc = _libc() if self.slot_mount_options else None
         for slot in self.slot_dirs:
             if libc is not None:
