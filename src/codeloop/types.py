@@ -214,3 +214,108 @@ class ExecResult:
             if outcome.status.is_failure:
                 return outcome
         return None
+
+
+# ---------------------------------------------------------------------------- generation
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 512
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What model calls and executions cost.  Added up across a task and a run."""
+
+    calls: int = 0
+    cached_calls: int = 0  # served from the response cache: no tokens spent
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    cost_usd: float | None = None  # None where the provider's price is unknown
+    executions: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        cost = None
+        if self.cost_usd is not None or other.cost_usd is not None:
+            cost = (self.cost_usd or 0.0) + (other.cost_usd or 0.0)
+        return Usage(
+            calls=self.calls + other.calls,
+            cached_calls=self.cached_calls + other.cached_calls,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            latency_s=self.latency_s + other.latency_s,
+            cost_usd=cost,
+            executions=self.executions + other.executions,
+        )
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One call: chat `messages` or a plain completion `prompt`, n samples."""
+
+    messages: tuple[Message, ...] | None = None
+    prompt: str | None = None
+    n: int = 1
+    sampling: Sampling = field(default_factory=Sampling)
+    # Context for providers that serve recorded outputs (replay) and for the trace.
+    task_id: str | None = None
+    purpose: str = "code"  # "code" | "tests" | "reflection" | "explanation" | ...
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str = ""
+    usage: Usage = field(default_factory=Usage)  # this sample's share of the call
+    cached: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Limits a strategy cannot exceed (None: unlimited)."""
+
+    calls: int | None = None
+    tokens: int | None = None
+    executions: int | None = None
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One piece of structured feedback about a program; rendered to text in one place."""
+
+    kind: str  # "test_failure" | "error" | "timeout" | "syntax_error" | "passed" | ...
+    test: str = ""  # the test as a person reads it (assert line, call, or stdin)
+    expected: str = ""
+    actual: str = ""
+    message: str = ""
+    traceback: str = ""
+    stdout: str = ""
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node of a strategy's trace: a tree of what it generated, ran and concluded."""
+
+    id: int
+    parent: int | None
+    kind: str  # "program" | "generated_test" | "feedback" | "reflection" | "thought" | ...
+    content: str
+    usage: Usage = field(default_factory=Usage)
+    metadata: Mapping[str, Any] = field(default_factory=dict)

@@ -122,6 +122,7 @@ class LocalExecutor:
         require_isolation: bool = False,
         python: str | None = None,
         uid_base: int = 61000,
+        demote_after_s: float | None = 0.25,
     ) -> None:
         self.workers = workers or default_workers()
         self.max_inflight = max_inflight or self.workers * 4
@@ -131,6 +132,7 @@ class LocalExecutor:
         self.require_isolation = require_isolation
         self.python = python or sys.executable
         self.uid_base = uid_base
+        self.demote_after_s = demote_after_s
         self._zygotes: list[_Zygote] = []
         self._next_job = 0
         self._limiter = anyio.Semaphore(self.max_inflight)
@@ -213,6 +215,7 @@ class LocalExecutor:
         config: dict[str, Any] = {
             "slot_base": index * SLOTS_PER_ZYGOTE,
             "slot_count": SLOTS_PER_ZYGOTE,
+            "demote_after_s": self.demote_after_s,
         }
         if self.isolation:
             config["isolation"] = {"uid_base": self.uid_base}

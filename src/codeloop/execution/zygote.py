@@ -101,6 +101,8 @@ class Run:
     deadline: float
     test_indices: list[int]
     per_test: list[float | None] | None = None
+    demote_at: float = math.inf
+    demoted: bool = False
     channel_bytes: int = 0
     reason: str = ""
     stuck_test: int | None = None
@@ -129,6 +131,8 @@ class Zygote:
         self.running = True
         self.workroot = ""
         self.slot_mount_options = b""
+        demote = config.get("demote_after_s")
+        self.demote_after = math.inf if demote is None else float(demote)
         self.slot_dirs: set[int] = set()
         self.outbox: list[bytes] = []
 
@@ -262,7 +266,10 @@ class Zygote:
         if not self.runs:
             return None
         now = time.monotonic()
-        soonest = min(run.deadline for run in self.runs.values())
+        soonest = min(
+            run.deadline if run.demoted else min(run.deadline, run.demote_at)
+            for run in self.runs.values()
+        )
         timeout = max(0.0, soonest - now)
         if any(run.per_test is not None for run in self.runs.values()):
             timeout = min(timeout, POLL_INTERVAL_S)
@@ -421,6 +428,7 @@ class Zygote:
             deadline=now + total,
             test_indices=indices,
             per_test=per_test,
+            demote_at=now + self.demote_after,
         )
         self.runs[pid] = run
         self.runs_by_fd[chan_r] = run
@@ -539,6 +547,13 @@ class Zygote:
                 run.stuck_test = self._current_test(run)
                 self._kill(run)
                 continue
+            if not run.demoted and now >= run.demote_at:
+                # A run still going after a while is most likely stuck: let it have only the
+                # CPU nobody else wants while its wall-clock deadline runs out, so it does
+                # not slow every program that is about to finish.
+                run.demoted = True
+                with contextlib.suppress(OSError):
+                    os.setpriority(os.PRIO_PGRP, run.pid, 19)
             if run.per_test is not None:
                 index, started_ns = struct.unpack_from(child_harness.SHM_FORMAT, run.shm, 0)
                 if 0 <= index < len(run.per_test) and started_ns:
