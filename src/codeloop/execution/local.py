@@ -42,7 +42,6 @@ from codeloop.types import (
     TestSuite,
 )
 
-CHANNEL_CAP = 256 * 1024 * 1024
 SLOTS_PER_ZYGOTE = 64
 _STATUS = {s.value: s for s in Status}
 
@@ -344,7 +343,7 @@ class LocalExecutor:
             "memory": limits.memory_bytes,
             "output": limits.output_bytes,
             "nproc": limits.max_processes,
-            "channel_cap": CHANNEL_CAP,
+            "channel_cap": limits.result_bytes,
             "flush_each": not request.fail_fast,
         }
         frames.append(encode_frame(("job", job_id, suite.key, request.program, opts)))

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codeloop.execution.codec import canonical
 from codeloop.execution.local import LocalExecutor
 from codeloop.runs.store import RunStore
 from codeloop.scoring.passk import mean_pass_at_k, usable_ks
@@ -154,20 +155,17 @@ def _eval_key(options: EvaluateOptions, tasks_digest: str) -> str:
 
 
 def _tasks_digest(tasks: list[Task]) -> str:
+    """What the verdicts depend on: every hidden test (inputs, expected, comparison)."""
     digest = hashlib.sha256()
     for task in tasks:
         digest.update(task.task_id.encode())
         digest.update(task.prompt.encode())
         for group, tests in task.hidden_tests.items():
             digest.update(group.encode())
-            digest.update(
-                repr(
-                    [
-                        (t.args, t.expected, t.code, t.stdin, t.compare.value, t.atol, t.oracle)
-                        for t in tests
-                    ]
-                ).encode()
-            )
+            for t in tests:
+                digest.update(canonical([t.kind.value, t.args, t.code, t.stdin]).encode())
+                digest.update(canonical([t.expected, t.compare.value, t.atol, t.oracle]).encode())
+                digest.update(str(t.time_limit_s).encode())
     return digest.hexdigest()
 
 
@@ -198,6 +196,10 @@ async def evaluate(
             max_inflight=options.max_inflight,
             isolation=options.isolation,
             require_isolation=options.require_isolation,
+            # Fixed limits: a run still going after 0.5 s yields the CPU to programs about to
+            # finish (hung programs then cost wall time, not CPU).  Calibrated limits are
+            # tight per test, so every run keeps its full share.
+            demote_after_s=None if options.calibrated else 0.5,
         ) as executor:
             prepared, dropped = await _prepare(tasks, executor, options, progress)
             digest = _tasks_digest(list(prepared.values()))
