@@ -149,7 +149,9 @@ class PriceTable:
     def lookup(self, model: str) -> Price | None:
         if model in self.prices:
             return self.prices[model]
-        best = max((name for name in self.prices if model.startswith(name + "-")), key=len, default=None)
+        best = max(
+            (name for name in self.prices if model.startswith(name + "-")), key=len, default=None
+        )
         return self.prices[best] if best is not None else None
 
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float | None:

@@ -128,25 +128,29 @@ class OpenAIBackend:
                 if missing > 1 and len(got) == 1:
                     self.n_supported = False  # e.g. llama.cpp's server
                 continue
-            # The server ignores n: one sample per call, all of them concurrently.
-            batch: list[list[Completion]] = [[] for _ in range(missing)]
-            errors: list[BaseException] = []
-
-            async def one(slot: int, call_index: int) -> None:
-                try:
-                    batch[slot] = await self._call(request, 1, call_index)
-                except ModelError as error:
-                    errors.append(error)
-
-            async with anyio.create_task_group() as group:
-                for slot in range(missing):
-                    group.start_soon(one, slot, calls + slot)
+            results.extend(await self._one_sample_each(request, missing, calls))
             calls += missing
-            if errors:
-                raise errors[0]
-            for got in batch:
-                results.extend(got)
         return results[: request.n]
+
+    async def _one_sample_each(
+        self, request: GenerationRequest, count: int, first_call: int
+    ) -> list[Completion]:
+        """For a server that ignores n: `count` calls of one sample, all concurrently."""
+        batch: list[list[Completion]] = [[] for _ in range(count)]
+        errors: list[ModelError] = []
+
+        async def one(slot: int) -> None:
+            try:
+                batch[slot] = await self._call(request, 1, first_call + slot)
+            except ModelError as error:
+                errors.append(error)
+
+        async with anyio.create_task_group() as group:
+            for slot in range(count):
+                group.start_soon(one, slot)
+        if errors:
+            raise errors[0]
+        return [completion for got in batch for completion in got]
 
     async def aclose(self) -> None:
         close = getattr(self._client, "close", None)
@@ -210,6 +214,10 @@ class OpenAIBackend:
             if status in RETRYABLE_STATUS or status >= 500:
                 raise _Attempt(error, _retry_after(error)) from error
             raise ModelRequestError(self._refusal(status, error)) from error
+        except openai.APIError as error:  # e.g. a response that is not what the API promises
+            raise ModelRequestError(
+                f"{self.name}: bad response from {self.url}: {error}"
+            ) from error
 
     def _refusal(self, status: int, error: Exception) -> str:
         detail = str(error)
@@ -238,7 +246,9 @@ class OpenAIBackend:
             )
         return ModelUnavailable(f"{self.url} {what} after {attempts} attempts: {fix}")
 
-    def _completions(self, request: GenerationRequest, response: Any, latency: float) -> list[Completion]:
+    def _completions(
+        self, request: GenerationRequest, response: Any, latency: float
+    ) -> list[Completion]:
         choices = sorted(response.choices or [], key=lambda c: getattr(c, "index", 0) or 0)
         if not choices:
             raise ModelRequestError(f"{self.name}: the server returned no choices")

@@ -20,7 +20,13 @@ from typing import Any
 
 from codeloop.models.base import Backend, ModelRequestError, NoModelConfigured
 
-__all__ = ["DEFAULT_OPENAI_MODEL", "PROVIDERS", "default_model_spec", "load_backend", "resolve_model"]
+__all__ = [
+    "DEFAULT_OPENAI_MODEL",
+    "PROVIDERS",
+    "default_model_spec",
+    "load_backend",
+    "resolve_model",
+]
 
 DEFAULT_OPENAI_MODEL = "openai:gpt-4o-mini"
 ENV_MODEL = "CODELOOP_MODEL"

@@ -1,6 +1,6 @@
 """`replay:PATH`: recorded samples served back per task.
 
-PATH is either
+PATH (as given, else relative to the shared data folder: `replay:codet`) is either
 
 - a JSONL file whose lines are {"task_id", "completions": [...]} or {"task_id",
   "completion": "..."}, optionally with "purpose" (default "code"; lines for one task
@@ -50,11 +50,23 @@ def _rows(path: Path) -> Iterator[dict[str, Any]]:
                 yield row
 
 
+def _resolve(path: Path) -> Path:
+    """A path as given, else relative to the shared data folder (`replay:codet`)."""
+    if path.exists() or path.is_absolute():
+        return path
+    from codeloop.tasks.paths import shared_data_dir
+
+    shared = shared_data_dir()
+    if shared is not None and (shared / path).exists():
+        return shared / path
+    return path
+
+
 class ReplayBackend:
     """Recorded samples; see the module docstring."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser()
+        self.path = _resolve(Path(path).expanduser())
         self.name = f"replay:{path}"
         # (task_id, purpose) -> recorded samples;  (task_id, purpose) -> recorded prompt
         self._samples: dict[tuple[str, str], list[str]] = {}
@@ -107,8 +119,7 @@ class ReplayBackend:
         if len(solutions) > 1:
             names = "\n  ".join(str(p) for p in solutions)
             raise ModelRequestError(
-                f"replay: {folder} holds recordings of several models; name one:\n  "
-                f"replay:{names}"
+                f"replay: {folder} holds recordings of several models; name one:\n  replay:{names}"
             )
         self._load_codet_files(solutions[0])
 

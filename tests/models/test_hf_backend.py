@@ -1,0 +1,109 @@
+"""hf: transformers on a tiny random-weight GPT-2 that the test builds offline."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytest.importorskip("torch", reason="the hf tests need torch: pip install 'codeloop[hf]'")
+pytest.importorskip(
+    "transformers", reason="the hf tests need transformers: pip install 'codeloop[hf]'"
+)
+pytest.importorskip("tokenizers", reason="the hf tests need tokenizers: pip install 'codeloop[hf]'")
+
+from codeloop.models import load_backend, total_usage  # noqa: E402
+from codeloop.types import GenerationRequest, Message, Sampling  # noqa: E402
+
+from .tiny_model import CHAT_TEMPLATE, WORDS, build_tiny_model  # noqa: E402
+
+pytestmark = pytest.mark.anyio
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def plain_model(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-plain"))
+
+
+@pytest.fixture(scope="module")
+def backend(plain_model):
+    return load_backend(f"hf:{plain_model}")
+
+
+@pytest.fixture(scope="module")
+def chat_model(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-chat"), chat_template=CHAT_TEMPLATE)
+
+
+async def test_n_sampled_completions_with_usage(backend, plain_model):
+    assert backend.name == f"hf:{plain_model}"
+    request = GenerationRequest(
+        prompt="def f ( x ) :", n=3, sampling=Sampling(temperature=1.0, max_tokens=12, seed=1)
+    )
+    out = await backend.generate(request)
+    assert len(out) == 3
+    for completion in out:
+        assert set(completion.text.split()) <= set(WORDS)
+        assert completion.finish_reason in ("stop", "length")
+        assert 0 < completion.usage.completion_tokens <= 12
+    total = total_usage(out)
+    assert total.calls == 1
+    assert total.prompt_tokens == 6  # def f ( x ) :
+    # <unk> is generated too but not shown
+    assert total.completion_tokens >= sum(len(c.text.split()) for c in out)
+    assert len({c.text for c in out}) > 1  # sampled, not copies
+
+
+async def test_seed_makes_sampling_reproducible(backend):
+    request = GenerationRequest(prompt="x =", n=2, sampling=Sampling(max_tokens=8, seed=7))
+    first = [c.text for c in await backend.generate(request)]
+    second = [c.text for c in await backend.generate(request)]
+    assert first == second
+
+
+async def test_greedy_output_is_cut_at_stop_strings(backend):
+    greedy = Sampling(temperature=0.0, max_tokens=16)
+    full = (await backend.generate(GenerationRequest(prompt="return", sampling=greedy)))[0]
+    words = full.text.split()
+    assert len(words) >= 4, full.text
+    stop = " " + words[2]
+    at = full.text.index(stop)
+    cut = await backend.generate(
+        GenerationRequest(
+            prompt="return", sampling=Sampling(temperature=0.0, max_tokens=16, stop=(stop,))
+        )
+    )
+    assert cut[0].text == full.text[:at]
+    assert cut[0].finish_reason == "stop"
+    assert cut[0].usage.completion_tokens < full.usage.completion_tokens
+
+
+async def test_chat_uses_the_chat_template_when_there_is_one(chat_model):
+    backend = load_backend(f"hf:{chat_model}")
+    request = GenerationRequest(
+        messages=(Message("system", "be brief"), Message("user", "def f")),
+        sampling=Sampling(max_tokens=4, seed=0),
+    )
+    text, templated = backend._text(request)
+    assert templated
+    assert text == "system : be brief . user : def f . assistant :"
+    out = await backend.generate(request)
+    assert out[0].usage.prompt_tokens == len(text.split())
+
+
+async def test_chat_without_template_is_rendered_plainly(backend):
+    request = GenerationRequest(
+        messages=(Message("user", "def f"),), sampling=Sampling(max_tokens=4)
+    )
+    text, templated = backend._text(request)
+    assert not templated
+    assert text == "User: def f\n\nAssistant:"
+    assert len(await backend.generate(request)) == 1
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path):
+    from codeloop.models import ModelRequestError
+
+    with pytest.raises(ModelRequestError, match="could not load"):
+        load_backend(f"hf:{tmp_path / 'nothing-here'}")
