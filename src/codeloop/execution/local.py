@@ -229,6 +229,9 @@ class LocalExecutor:
             env=_zygote_env(),
             close_fds=True,
             cwd="/",
+            # Own session: a Ctrl-C or a kill of the caller's process group reaches only the
+            # evaluator; a zygote then sees its control pipe close and cleans up after itself.
+            start_new_session=True,
         )
         zygote = _Zygote(index, process)
         with anyio.fail_after(60):
