@@ -6,10 +6,12 @@ module is imported as ``_common`` from the script's own folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -49,8 +51,12 @@ class Timed:
     returncode: int
     stdout: str
     stderr: str
+    timed_out: float | None = None  # the limit, when the command was killed for exceeding it
 
     def check(self, what: str) -> Timed:
+        if self.timed_out is not None:
+            sys.stderr.write(self.stdout[-4000:] + "\n" + self.stderr[-4000:] + "\n")
+            sys.exit(f"{what} did not finish within {self.timed_out:g}s (killed)")
         if self.returncode != 0:
             sys.stderr.write(self.stdout[-4000:] + "\n" + self.stderr[-4000:] + "\n")
             sys.exit(f"{what} failed with exit status {self.returncode}")
@@ -64,19 +70,51 @@ def run_timed(
     env: dict[str, str] | None = None,
     timeout: float | None = None,
 ) -> Timed:
-    """Run a command to completion; wall clock includes interpreter start-up."""
+    """Run a command to completion; wall clock includes interpreter start-up.
+
+    The command gets its own session, so that on `timeout` it is killed together with
+    whatever it started (sandbox workers, pool processes)."""
+    if timeout is None:
+        timeout = _tool_timeout
     started = time.perf_counter()
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         list(cmd),
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,  # no tool may stop to ask a question
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        return Timed(time.perf_counter() - started, proc.returncode, stdout, stderr, timeout)
     wall = time.perf_counter() - started
-    return Timed(wall, proc.returncode, proc.stdout, proc.stderr)
+    return Timed(wall, proc.returncode, stdout, stderr)
+
+
+_tool_timeout: float | None = None
+
+
+def set_tool_timeout(seconds: float | None) -> None:
+    """The default limit for run_timed (set from --tool-timeout)."""
+    global _tool_timeout
+    _tool_timeout = seconds if seconds and seconds > 0 else None
+
+
+def add_timeout_arg(parser: Any, default: float | None = 7200.0) -> None:
+    parser.add_argument(
+        "--tool-timeout",
+        type=float,
+        default=default,
+        metavar="S",
+        help=f"kill any one harness run after S seconds (default {default:g}; 0: never)",
+    )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: bool = True) -> str:

@@ -31,11 +31,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    add_timeout_arg,
     first_lines,
     goal,
     machine,
     ratio,
     run_timed,
+    set_tool_timeout,
     table,
     venv_tool,
     write_json,
@@ -247,9 +249,11 @@ def main() -> None:
         metavar="N",
         help="print the first N lines of each differing completion",
     )
+    add_timeout_arg(parser)
     parser.add_argument("--json", type=Path, default=None, help="write a JSON summary here")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     args = parser.parse_args()
+    set_tool_timeout(args.tool_timeout)
 
     workdir = Path(tempfile.mkdtemp(prefix="codeloop-agreement-"))
     try:
@@ -338,6 +342,8 @@ def main() -> None:
         for name, run in runs.items():
             notes = [f"statuses {dict(sorted(run['status_counts'].items()))}"]
             notes.append(f"{run['executed']} distinct programs run")
+            if run["internal_wall_s"] is not None:
+                notes.append(f"{run['internal_wall_s']:.2f}s inside evaluate (no CLI start-up)")
             if run["infra_errors"]:
                 notes.append(f"!! {run['infra_errors']} infra errors (left out of pass@k)")
             notes.append(

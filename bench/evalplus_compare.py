@@ -48,11 +48,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    add_timeout_arg,
     first_lines,
     goal,
     machine,
     ratio,
     run_timed,
+    set_tool_timeout,
     shared_data_dir,
     table,
     venv_tool,
@@ -293,13 +295,18 @@ def print_comparison(comparison: dict[str, Any], show_code: int) -> None:
     print(f"  every difference ({len(diffs)}):")
     for d in diffs:
         message = " ".join(d["codeloop"]["message"].split())[:160]
-        fail_input = repr(d["evalplus"]["fail_input"])
-        if len(fail_input) > 80:
-            fail_input = fail_input[:77] + "..."
+        if d["evalplus"]["fail_input"] is None and "fail" in (
+            d["evalplus"]["base"],
+            d["evalplus"]["plus"],
+        ):
+            where = "failed before its first input: the program itself raised"
+        else:
+            shown = repr(d["evalplus"]["fail_input"])
+            where = "failing input " + (shown if len(shown) <= 80 else shown[:77] + "...")
         print(
             f"  - {d['task_id']} #{d['sample_index']} [{', '.join(d['groups'])}]: "
             f"EvalPlus base={d['evalplus']['base']} plus={d['evalplus']['plus']} "
-            f"(failing input {fail_input}); codeloop {d['codeloop']['groups']} "
+            f"({where}); codeloop {d['codeloop']['groups']} "
             f"[{d['codeloop']['status']}] {message}"
         )
         if show_code:
@@ -341,9 +348,11 @@ def main() -> None:
         help="both tools start from empty caches (ground truth timed)",
     )
     parser.add_argument("--show-code", type=int, default=0, metavar="N")
+    add_timeout_arg(parser)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     args = parser.parse_args()
+    set_tool_timeout(args.tool_timeout)
     cores = os.cpu_count() or 1
     parallel = args.evalplus_parallel or args.workers or cores
 
@@ -407,7 +416,7 @@ def main() -> None:
 
         gt = ep["ground_truth"]
         gt_text = (
-            f"computed in this run, {gt['seconds']:.1f}s"
+            f"computed in this run, {gt['seconds']:.2f}s"
             if gt["seconds"] is not None
             else ("loaded from its cache" if gt["cached"] else "unknown")
         )
