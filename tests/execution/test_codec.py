@@ -83,11 +83,14 @@ def test_malformed_trees_are_rejected(bad):
         decode(bad)
 
 
-def test_canonical_text_ignores_set_order_and_handles_huge_ints():
-    from codeloop.execution.codec import canonical
+def test_digest_ignores_set_order_and_handles_huge_values():
+    from codeloop.execution.codec import digest
 
-    assert canonical({"b", "a", ("c", 1)}) == canonical({("c", 1), "a", "b"})
-    assert canonical({2: "x", 1: "y"}) == canonical({1: "y", 2: "x"})
-    assert canonical([1, 2]) != canonical((1, 2))
+    assert digest({"b", "a", ("c", 1)}) == digest({("c", 1), "a", "b"})
+    assert digest({2: "x", 1: "y"}) == digest({1: "y", 2: "x"})
+    assert digest([1, 2]) != digest((1, 2))
+    assert digest(1) != digest(1.0) != digest(True)
+    assert digest(["ab", "c"]) != digest(["a", "bc"])
     big = 7**200_000
-    assert canonical(big) == canonical(big) and len(canonical(big)) < 200_000
+    assert digest(big) == digest(big) and digest(big) != digest(big + 1)
+    assert digest("x" * 10_000_000) != digest("x" * 9_999_999)

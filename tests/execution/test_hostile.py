@@ -573,7 +573,7 @@ CASES: tuple[Hostile, ...] = (
             import os
             for fd in range(3, 256):
                 try:
-                    os.write(fd, b'{"i": 0, "v": 3}\\n{"done": 1}\\n')
+                    os.write(fd, b'[{"i": 0, "v": 3}, {"done": 1}]\\n')
                 except OSError:
                     pass
             def f(a, b):
@@ -587,7 +587,7 @@ CASES: tuple[Hostile, ...] = (
             import os
             for fd in range(3, 256):
                 try:
-                    os.write(fd, b'{"i": 0, "v": 3}\\n{"i": 1, "v": 4}\\n{"done": 1}\\n')
+                    os.write(fd, b'[{"i": 0, "v": 3}, {"i": 1, "v": 4}, {"done": 1}]\\n')
                 except OSError:
                     pass
             def f(a, b):
@@ -601,7 +601,7 @@ CASES: tuple[Hostile, ...] = (
             import os
             for fd in range(3, 256):
                 try:
-                    os.write(fd, b'{"i": 0, "ok": 1}\\n{"done": 1}\\n')
+                    os.write(fd, b'[{"i": 0, "ok": 1}, {"done": 1}]\\n')
                 except OSError:
                     pass
             os._exit(0)
@@ -613,7 +613,7 @@ CASES: tuple[Hostile, ...] = (
         bug=(
             "known design limitation, not a regression: CODE tests (assert-based) run in "
             "the untrusted process (TestCase.tamper_proof is False); a program can write "
-            '\'{"i": n, "ok": 1}\' to its channel and exit, and the test counts as passed'
+            '\'[{"i": n, "ok": 1}]\' to its channel and exit, and the test counts as passed'
         ),
     ),
     Hostile(
@@ -623,7 +623,7 @@ CASES: tuple[Hostile, ...] = (
             def f(a, b):
                 for fd in range(3, 256):
                     try:
-                        os.write(fd, b'{"i": 0, "s": "error", "d": "x"}\\n')
+                        os.write(fd, b'[{"i": 0, "s": "error", "d": "x"}]\\n')
                     except OSError:
                         pass
                 return a - b

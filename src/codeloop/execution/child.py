@@ -5,7 +5,8 @@ test's inputs and writes back only what happened: an encoded return value, or th
 and its traceback trimmed to the program's own frames.  It never holds an expected value, so
 a program that inspects its own memory finds nothing to forge with.
 
-Messages are JSON lines on the result channel, batched to keep system calls rare:
+Messages go on the result channel in batches: each line is a JSON array of messages,
+written at most every few milliseconds (or per test, when feedback wants every result):
     {"i": n, "v": value, "d": secs}            a call returned
     {"i": n, "ok": 1, "d": secs}               a code test or stdio run completed
     {"i": n, "s": status, "e": type, "m": msg, "tb": text, "d": secs}
@@ -97,9 +98,9 @@ class _Channel:
         self.last = self._now()
 
     def send(self, message: dict[str, Any]) -> None:
-        data = (self._dumps(message) + "\n").encode()
+        data = self._dumps(message).encode()
         self.parts.append(data)
-        self.size += len(data)
+        self.size += len(data) + 1
         if (
             self.flush_each
             or self.size >= FLUSH_BYTES
@@ -110,7 +111,8 @@ class _Channel:
     def flush(self) -> None:
         if not self.parts:
             return
-        view = memoryview(b"".join(self.parts))
+        # one line per flush: a JSON array of the messages since the last one
+        view = memoryview(b"[" + b",".join(self.parts) + b"]\n")
         self.parts.clear()
         self.size = 0
         while view:

@@ -15,7 +15,7 @@ Tagged forms (JSON objects are always tags, never plain dicts):
 
 from __future__ import annotations
 
-import json
+import hashlib
 import math
 import reprlib
 import sys
@@ -151,22 +151,39 @@ def opaque(value: Any) -> Any:
     return {"o": [_safe_type_name(value), "", truthy]}
 
 
-def canonical(value: Any) -> str:
-    """A deterministic text of a builtin value (set order and hash seeds do not matter),
-    linear in its size: for digests that must agree across processes."""
+def digest(value: Any) -> bytes:
+    """A sha256 of a builtin value that agrees across processes (set and dict order and hash
+    seeds do not matter) and costs time linear in the value's size."""
+    h = hashlib.sha256()
+    _feed(h, value)
+    return h.digest()
 
-    def order(tree: Any) -> Any:
-        if type(tree) is list:
-            return [order(v) for v in tree]
-        if type(tree) is dict:
-            ((tag, body),) = tree.items()
-            if tag in ("s", "f", "d") and type(body) is list:
-                items = [order(v) for v in body]
-                return {tag: sorted(items, key=lambda v: json.dumps(v, sort_keys=True))}
-            return {tag: order(body)}
-        return tree
 
-    return json.dumps(order(encode(value)), sort_keys=True)
+def _feed(h: Any, value: Any) -> None:
+    cls = type(value)
+    if value is None or cls is bool:
+        h.update(b"N" if value is None else (b"T" if value else b"F"))
+    elif cls is int:
+        h.update(b"i" + int.to_bytes(value, (value.bit_length() + 8) // 8 or 1, "big", signed=True))
+    elif cls is float:
+        h.update(b"f" + float.hex(value).encode())
+    elif cls is str:
+        data = value.encode("utf-8", "surrogatepass")
+        h.update(b"s%d:" % len(data) + data)
+    elif cls is bytes:
+        h.update(b"b%d:" % len(value) + value)
+    elif cls is list or cls is tuple:
+        h.update((b"l%d:" if cls is list else b"t%d:") % len(value))
+        for item in value:
+            _feed(h, item)
+    elif cls is dict or cls is set or cls is frozenset:
+        items = value.items() if cls is dict else value
+        parts = sorted(digest(item) for item in items)
+        h.update(b"%s%d:" % ({dict: b"d", set: b"e", frozenset: b"z"}[cls], len(parts)))
+        for part in parts:
+            h.update(part)
+    else:
+        h.update(b"o" + repr(value).encode("utf-8", "surrogatepass"))
 
 
 def encode(value: Any) -> Any:

@@ -71,6 +71,7 @@ class _Job:
     runs: list[dict[str, Any]] = field(default_factory=list)
     done_seen: bool = False
     kill_sent: bool = False
+    stopped: bool = False  # fail-fast saw a failure: ignore what the child still sends
     protocol_error: str = ""
     infra_error: str = ""
     finished: anyio.Event = field(default_factory=anyio.Event)
@@ -413,12 +414,17 @@ class LocalExecutor:
             else:
                 del message
 
-    def _parse_line(self, job: _Job, raw: bytes) -> dict[str, Any]:
-        message = json.loads(raw)
-        if not isinstance(message, dict):
-            raise _ProtocolViolation("not an object")
-        self._on_message(job, message)
-        return message
+    def _parse_line(self, job: _Job, raw: bytes) -> list[Any]:
+        batch = json.loads(raw)
+        if type(batch) is not list:
+            raise _ProtocolViolation("not a batch")
+        for message in batch:
+            if job.stopped:
+                break  # fail-fast: the run is being killed, later results change nothing
+            if type(message) is not dict:
+                raise _ProtocolViolation("not an object")
+            self._on_message(job, message)
+        return batch
 
     def _kill(self, job: _Job) -> None:
         if not job.kill_sent:
@@ -488,6 +494,7 @@ class LocalExecutor:
             raise _ProtocolViolation("unexpected message")
         job.outcomes[index] = outcome
         if outcome.status is not Status.PASSED and job.request.fail_fast:
+            job.stopped = True
             self._kill(job)
 
     def _result(self, job: _Job) -> ExecResult:

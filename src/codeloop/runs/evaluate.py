@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codeloop.execution.codec import canonical
+from codeloop.execution.codec import digest as value_digest
 from codeloop.execution.local import LocalExecutor
 from codeloop.runs.store import RunStore
 from codeloop.scoring.passk import mean_pass_at_k, usable_ks
@@ -163,8 +163,8 @@ def _tasks_digest(tasks: list[Task]) -> str:
         for group, tests in task.hidden_tests.items():
             digest.update(group.encode())
             for t in tests:
-                digest.update(canonical([t.kind.value, t.args, t.code, t.stdin]).encode())
-                digest.update(canonical([t.expected, t.compare.value, t.atol, t.oracle]).encode())
+                digest.update(value_digest((t.kind.value, t.args, t.code, t.stdin)))
+                digest.update(value_digest((t.expected, t.compare.value, t.atol, t.oracle)))
                 digest.update(str(t.time_limit_s).encode())
     return digest.hexdigest()
 

@@ -8,17 +8,19 @@ so a dataset is paid for once.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
 import os
-import pickle
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from codeloop.execution.codec import decode, encode
+from codeloop.execution.codec import digest as value_digest
 from codeloop.types import ExecRequest, ExecResult, Limits, Status, Task, TestCase, TestSuite
 
 CACHE_VERSION = "1"
@@ -49,7 +51,8 @@ def _task_key(task: Task, tests: Sequence[TestCase]) -> str:
     digest.update(CACHE_VERSION.encode())
     digest.update((task.reference or "").encode())
     digest.update(str(task.entry_point).encode())
-    digest.update(pickle.dumps([(t.kind.value, t.args, t.code, t.stdin) for t in tests], 5))
+    # a digest that agrees across processes (pickle of a set of strings does not)
+    digest.update(value_digest([(t.kind.value, t.args, t.code, t.stdin) for t in tests]))
     return digest.hexdigest()
 
 
@@ -113,12 +116,19 @@ async def run_references(
         out[task.task_id] = run
         path = cache / "reference" / f"{key}.json.gz"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with gzip.open(tmp, "wt", encoding="utf-8") as handle:
-            json.dump(
-                {"values": [encode(v) for v in values], "times": times, "failed": failed}, handle
-            )
-        tmp.replace(path)
+        # a private temp name: several runs may compute the same entry at once
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as handle:
+                json.dump(
+                    {"values": [encode(v) for v in values], "times": times, "failed": failed},
+                    handle,
+                )
+            os.replace(tmp_name, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise
         if progress:
             progress(1)
 
