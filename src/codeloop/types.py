@@ -8,8 +8,7 @@ accident in a strategy.  Pydantic models appear only at the edges (files, HTTP).
 from __future__ import annotations
 
 import enum
-import hashlib
-import pickle
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -172,18 +171,10 @@ class TestSuite:
     # code run before the program (e.g. `from typing import List`), as benchmarks do
     preamble: str = ""
 
-    @property
-    def key(self) -> str:
-        cached: str | None = getattr(self, "_key", None)
-        if cached is None:
-            digest = hashlib.sha256(
-                pickle.dumps(
-                    (self.tests, self.entry_point, str(self.kind), self.preamble), protocol=5
-                )
-            )
-            cached = digest.hexdigest()[:24]
-            object.__setattr__(self, "_key", cached)
-        return cached
+    # Identifies the suite to sandbox workers, which keep each suite's inputs once.  A
+    # random id, not a content hash: hashing every input and expected value costs seconds
+    # on EvalPlus-size suites, and two equal suites merely get sent twice.
+    key: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

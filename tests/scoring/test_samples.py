@@ -78,3 +78,37 @@ def test_unknown_task_ids_are_listed(tmp_path, tasks):
 def test_missing_file(tmp_path, tasks):
     with pytest.raises(SamplesError, match="not found"):
         read_samples(tmp_path / "missing.jsonl", tasks)
+
+
+def test_apply_reference_fills_expected_and_calibrates():
+    from codeloop.scoring.reference import ReferenceRun, apply_reference
+    from codeloop.types import Compare, TestCase, TestKind
+
+    tests = tuple(
+        TestCase(
+            TestKind.CALL,
+            args=(i,),
+            has_expected=False,
+            compare=Compare.CLOSE,
+            atol=0.5,
+            oracle="x",
+            source=f"f({i})",
+        )
+        for i in range(3)
+    )
+    task = Task("T/9", "p", "f", hidden_tests={"base": tests[:2], "plus": tests[2:]})
+    run = ReferenceRun(values=[10, 11, 12], times=[0.1, 2.0, 0.01], failed=[1])
+    new, dropped = apply_reference(task, run, calibrate=(4.0, 1.0))
+    assert dropped == [1]
+    base, plus = new.hidden_tests["base"], new.hidden_tests["plus"]
+    assert [t.expected for t in base + plus] == [10, 12]
+    assert all(t.has_expected for t in base + plus)
+    assert [t.time_limit_s for t in base + plus] == [1.0, 1.0]
+    kept = base[0]
+    assert (kept.args, kept.compare, kept.atol, kept.oracle, kept.source) == (
+        (0,),
+        Compare.CLOSE,
+        0.5,
+        "x",
+        "f(0)",
+    )

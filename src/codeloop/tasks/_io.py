@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from codeloop.tasks.errors import TaskFileError
+from codeloop.types import Task
 
 
 def _open_text(path: Path) -> TextIO:
@@ -43,3 +46,17 @@ def require_str(path: Path, line: int, record: dict[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise TaskFileError(path, line, f"field {key!r} must be a string")
     return value
+
+
+def stamp_source(tasks: list[Task], file: Path) -> list[Task]:
+    """Record which file (by content) the tasks came from: `metadata["source_sha256"]`.
+
+    Caches and run stores key their entries on it, which is much cheaper than hashing
+    every test's values and agrees across processes.
+    """
+    digest = hashlib.sha256()
+    with open(file, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    source = digest.hexdigest()
+    return [replace(t, metadata={**t.metadata, "source_sha256": source}) for t in tasks]

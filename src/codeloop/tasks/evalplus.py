@@ -46,7 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from codeloop.tasks._io import read_jsonl, require_str
+from codeloop.tasks._io import read_jsonl, require_str, stamp_source
 from codeloop.tasks.asserts import first_assert_test
 from codeloop.tasks.docstring import docstring_examples
 from codeloop.tasks.errors import TaskFileError, TaskLoadError
@@ -290,7 +290,7 @@ def load_humaneval_plus(path: str | Path | None = None) -> list[Task]:
                 metadata={"contract": record.get("contract", ""), "atol": atol},
             )
         )
-    return tasks
+    return stamp_source(tasks, file)
 
 
 def _mbpp_args_maker(file: Path, line: int, task_id: str) -> Callable[[list[Any]], tuple[Any, ...]]:
@@ -342,4 +342,4 @@ def load_mbpp_plus(path: str | Path | None = None) -> list[Task]:
                 metadata=metadata,
             )
         )
-    return tasks
+    return stamp_source(tasks, file)

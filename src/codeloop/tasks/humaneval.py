@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from codeloop.tasks._io import read_jsonl, require_str
+from codeloop.tasks._io import read_jsonl, require_str, stamp_source
 from codeloop.tasks.asserts import convert_check
 from codeloop.tasks.docstring import docstring_examples
 from codeloop.types import Task, TaskKind, TestCase
@@ -82,4 +82,4 @@ def load_humaneval(path: str | Path | None = None) -> list[Task]:
                 },
             )
         )
-    return tasks
+    return stamp_source(tasks, file)

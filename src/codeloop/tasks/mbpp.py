@@ -32,7 +32,7 @@ import os
 import re
 from pathlib import Path
 
-from codeloop.tasks._io import read_jsonl, require_str
+from codeloop.tasks._io import read_jsonl, require_str, stamp_source
 from codeloop.tasks._syntax import parse
 from codeloop.tasks.asserts import convert_check, first_assert_test
 from codeloop.tasks.errors import TaskLoadError
@@ -110,4 +110,4 @@ def load_mbpp(path: str | Path | None = None) -> list[Task]:
                 },
             )
         )
-    return tasks
+    return stamp_source(tasks, file)

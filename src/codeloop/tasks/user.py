@@ -41,7 +41,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from codeloop.tasks._io import read_jsonl
+from codeloop.tasks._io import read_jsonl, stamp_source
 from codeloop.tasks.asserts import convert_check
 from codeloop.tasks.docstring import docstring_examples
 from codeloop.tasks.errors import TaskFileError
@@ -380,4 +380,4 @@ def load_user_file(path: str | Path) -> list[Task]:
         tasks.append(task)
     if not tasks:
         raise TaskFileError(file, None, "the file holds no tasks")
-    return tasks
+    return stamp_source(tasks, file)
