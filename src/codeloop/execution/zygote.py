@@ -71,6 +71,8 @@ class Suite:
     entry_point: str | None
     preamble: str
     tests: list[tuple[str, tuple[Any, ...], Any, str, float | None]]
+    per_test: list[float | None] | None = None  # per-test limits, when any test has one
+    per_test_total: float = 0.0
 
 
 @dataclass
@@ -135,6 +137,7 @@ class Zygote:
         self.demote_after = math.inf if demote is None else float(demote)
         self.slot_dirs: set[int] = set()
         self.outbox: list[bytes] = []
+        self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
     # ----------------------------------------------------------------- setup
     def start(self) -> dict[str, Any]:
@@ -309,8 +312,15 @@ class Zygote:
                     f"{code}\n\ncheck({entry})\n", child_harness.TEST_FILENAME, "exec"
                 )
             tests.append((kind, tuple(args), compiled, stdin, limit))
+        limits = [t[4] for t in tests]
+        per_test = limits if any(v is not None for v in limits) else None
         return Suite(
-            kind=payload["kind"], entry_point=entry, preamble=payload["preamble"], tests=tests
+            kind=payload["kind"],
+            entry_point=entry,
+            preamble=payload["preamble"],
+            tests=tests,
+            per_test=per_test,
+            per_test_total=sum(v for v in limits if v is not None),
         )
 
     def _accept_job(self, message: tuple[Any, ...]) -> None:
@@ -377,7 +387,7 @@ class Zygote:
             write_all(in_fd, suite.tests[indices[0]][3].encode("utf-8", errors="replace"))
             os.lseek(in_fd, 0, os.SEEK_SET)
         else:
-            in_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            in_fd = os.dup(self.devnull)
         chan_r, chan_w = os.pipe2(os.O_CLOEXEC)
         shm = self.shms.get(slot)
         if shm is None:
@@ -386,13 +396,11 @@ class Zygote:
         struct.pack_into(child_harness.SHM_FORMAT, shm, 0, -2, 0)
 
         per_test: list[float | None] | None = None
-        limits = [t[4] for t in suite.tests]
         if stdio:
-            limit = limits[indices[0]] or job.time_s
-            total = limit
-        elif any(v is not None for v in limits):
-            per_test = [v if v is not None else job.time_s for v in limits]
-            total = job.time_s + sum(v for v in per_test if v is not None)
+            total = suite.tests[indices[0]][4] or job.time_s
+        elif suite.per_test is not None:
+            per_test = suite.per_test  # tests without a limit of their own: the total caps them
+            total = job.time_s + suite.per_test_total
         else:
             total = job.time_s
 
@@ -493,10 +501,11 @@ class Zygote:
         os._exit(0)
 
     def _kill(self, run: Run) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        try:
             os.killpg(run.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(run.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(run.pid, signal.SIGKILL)
 
     def _on_channel(self, fd: int) -> None:
         run = self.runs_by_fd.get(fd)
@@ -613,7 +622,7 @@ class Zygote:
         info["output_truncated"] = truncated
         if size >= run.job.output and not info["reason"]:
             info["reason"] = "output_limit"
-        shutil.rmtree(run.workdir, ignore_errors=True)
+        self._remove_workdir(run.workdir)
         self.free_slots.append(run.slot)
         job = run.job
         self.send(("run", job.job_id, info))
@@ -624,6 +633,15 @@ class Zygote:
             self.pending.appendleft(job)
         else:
             self._finish_job(job)
+
+    @staticmethod
+    def _remove_workdir(workdir: str) -> None:
+        # Most programs leave only their output file: two syscalls instead of a tree walk.
+        try:
+            os.unlink(os.path.join(workdir, ".output"))
+            os.rmdir(workdir)
+        except OSError:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     def _finish_job(self, job: Job) -> None:
         self.jobs.pop(job.job_id, None)
