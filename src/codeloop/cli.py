@@ -194,6 +194,304 @@ def _layers(isolation: dict[str, Any]) -> list[tuple[str, bool]]:
     return [(layer["name"], bool(layer["active"])) for layer in isolation.get("layers", [])]
 
 
+@app.command("run")
+def run_command(
+    dataset: Annotated[
+        str, typer.Argument(help="humaneval, humaneval+, mbpp, mbpp+, or a task file path.")
+    ],
+    strategy: Annotated[
+        str, typer.Option(help="sample, self_debug, reflexion, codet, ...")
+    ] = "sample",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="PROVIDER:MODEL, e.g. openai:gpt-4o-mini, replay:PATH, mock:file:PATH "
+            "(default: $CODELOOP_MODEL, else openai:gpt-4o-mini when OPENAI_API_KEY is set)."
+        ),
+    ] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Samples per task (setting n).")] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option("--setting", help="Strategy setting key=value (repeatable)."),
+    ] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="Per-task budget: calls=..,tokens=..,executions=..,seconds=.."),
+    ] = None,
+    run_budget: Annotated[
+        str | None, typer.Option(help="Whole-run budget, same form; no task starts past it.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N tasks.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
+    store: Annotated[
+        Path | None, typer.Option(help="sqlite run store; rerunning with it resumes.")
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Response cache (default: STORE.cache.sqlite beside the store, else "
+            "~/.cache/codeloop/responses.sqlite)."
+        ),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not cache responses.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Sandbox workers (default: cores).")] = None,
+    concurrency: Annotated[int, typer.Option(help="Tasks solved at once.")] = 4,
+    max_errors: Annotated[
+        int | None,
+        typer.Option(help="Stop when more tasks than this error (default: 10% of tasks, min 3)."),
+    ] = None,
+    k: Annotated[str, typer.Option("--k", help="Ranked pass@k values.")] = "1,2,5,10",
+    dataset_file: Annotated[
+        str | None, typer.Option(help="Data file for humaneval+/mbpp+ (default: env or shared).")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Scoring: seconds per program (fixed limits).")
+    ] = 3.0,
+    calibrated: Annotated[
+        bool | None,
+        typer.Option(
+            "--calibrated/--fixed",
+            help="Scoring limits from the reference's runtime (default for humaneval+/mbpp+).",
+        ),
+    ] = None,
+    require_isolation: Annotated[
+        bool, typer.Option(help="Refuse to run unless every isolation layer is in force.")
+    ] = False,
+) -> None:
+    """Solve every task with a strategy and a model, then score it on the hidden tests."""
+    import anyio
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from codeloop.execution.local import SandboxError
+    from codeloop.models import ModelError, NoModelConfigured, resolve_model
+    from codeloop.runs.run import RunError, RunOptions, parse_budget, parse_setting
+    from codeloop.runs.run import run as run_tasks
+    from codeloop.tasks import TaskLoadError
+
+    try:
+        spec = resolve_model(model)
+    except NoModelConfigured as exc:
+        _fail(str(exc))
+        return
+    try:
+        settings = dict(parse_setting(item) for item in setting or [])
+        if n is not None:
+            if n < 1:
+                raise RunError("--n must be at least 1")
+            settings["n"] = n
+        if limit is not None and limit < 1:
+            raise RunError("--limit must be at least 1")
+        if timeout <= 0:
+            raise RunError("--timeout must be positive")
+        options = RunOptions(
+            dataset=dataset,
+            strategy=strategy,
+            model=spec,
+            settings=settings,
+            budget=parse_budget(budget),
+            run_budget=parse_budget(run_budget),
+            limit=limit,
+            dataset_file=dataset_file,
+            store=str(store) if store else None,
+            cache=str(cache) if cache else None,
+            use_cache=not no_cache,
+            workers=workers,
+            concurrency=concurrency,
+            max_errors=max_errors,
+            ks=_parse_ks(k),
+            timeout_s=timeout,
+            calibrated=calibrated,
+            require_isolation=require_isolation,
+        )
+    except RunError as exc:
+        _fail(str(exc))
+        return
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    )
+    bar: dict[str, Any] = {"errors": 0}
+
+    def hook(event: str, advance: int, total: int) -> None:
+        if "id" not in bar:
+            bar["id"] = progress.add_task(f"{strategy} on {dataset}", total=total)
+        if event == "error":
+            bar["errors"] += advance
+            progress.update(
+                bar["id"], description=f"{strategy} on {dataset} [red]({bar['errors']} errors)[/]"
+            )
+        progress.update(bar["id"], advance=advance)
+
+    try:
+        with progress:
+            report = anyio.run(run_tasks, options, hook)
+    except KeyboardInterrupt:
+        where = f"; rerun with --store {store} to resume" if store else ""
+        console.print(f"[yellow]interrupted[/]: finished tasks are kept{where}")
+        raise typer.Exit(130)
+    except (RunError, TaskLoadError) as exc:
+        _fail(str(exc))
+        return
+    except ModelError as exc:
+        _fail(f"model: {exc}")
+        return
+    except SandboxError as exc:
+        _fail(f"sandbox: {exc}", code=3)
+        return
+
+    _print_run_report(report)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.to_json(), indent=1, default=str))
+        console.print(f"results written to {json_out}")
+    if report.stop_reason.startswith("error budget"):
+        raise typer.Exit(1)
+
+
+def _calls(cost: dict[str, Any]) -> str:
+    cached = f" (+{cost['cached_calls']} cached)" if cost["cached_calls"] else ""
+    return f"{cost['calls']}{cached}"
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"${value:.4f}"
+
+
+def _print_run_report(report: Any) -> None:
+    missing = [n for n, layer in _layers(report.isolation) if not layer]
+    if missing:
+        console.print(
+            f"[bold yellow]warning:[/] sandbox ran without: {', '.join(missing)} "
+            "(see `codeloop sandbox check`)"
+        )
+    config = report.config
+    console.print(
+        f"{config['dataset']}: strategy {config['strategy']} "
+        f"{json.dumps(config['settings']) if config['settings'] else ''} with {config['model']}, "
+        f"per-task budget {config['per_task_budget']}; {report.finished} of "
+        f"{report.tasks_selected} tasks finished ({report.reused} from the store) "
+        f"in {report.wall_s:.1f}s"
+    )
+    if report.stop_reason:
+        style = "bold red" if report.stop_reason.startswith("error") else "yellow"
+        console.print(f"[{style}]stopped early[/]: {report.stop_reason}")
+    table = Table(title="ranked pass@k (% of finished tasks)")
+    table.add_column("tests")
+    ks = sorted({kk for row in report.pass_at_k.values() for kk in row}, key=int)
+    for kk in ks:
+        table.add_column(f"pass@{kk}", justify="right")
+    for group, row in report.pass_at_k.items():
+        table.add_row(group, *[f"{100 * row[kk]:.2f}" if kk in row else "-" for kk in ks])
+    out.print(table)
+    cost, spent = report.cost, report.spent
+    costs = Table(title="cost")
+    costs.add_column("")
+    costs.add_column("run", justify="right")
+    costs.add_column("this invocation", justify="right")
+    for label, name in (
+        ("model calls", "calls"),
+        ("cached calls", "cached_calls"),
+        ("tokens in", "prompt_tokens"),
+        ("tokens out", "completion_tokens"),
+        ("executions", "executions"),
+    ):
+        costs.add_row(label, str(cost[name]), str(spent[name]))
+    costs.add_row("$", _money(cost["cost_usd"]), _money(spent["cost_usd"]))
+    costs.add_row("scoring runs", "", str(report.scoring_executions))
+    costs.add_row("wall time", "", f"{report.wall_s:.1f}s")
+    costs.add_row("errors", str(report.errors), "")
+    out.print(costs)
+    errored = [r for r in report.results if r.error]
+    for result in errored[:5]:
+        console.print(f"  [red]{result.task_id}[/]: {result.error.splitlines()[0][:200]}")
+    if len(errored) > 5:
+        console.print(f"  ... and {len(errored) - 5} more (see --json)")
+
+
+@app.command()
+def compare(
+    stores: Annotated[list[Path], typer.Argument(help="Run stores written by `codeloop run`.")],
+) -> None:
+    """Print the runs kept in stores side by side: scores and what they cost."""
+    from codeloop.runs.run import RunError, summarize_store
+
+    summaries = []
+    try:
+        for path in dict.fromkeys(p.resolve() for p in stores):
+            summaries += summarize_store(path)
+    except RunError as exc:
+        _fail(str(exc))
+        return
+    if not summaries:
+        _fail("no `codeloop run` runs in " + ", ".join(str(p) for p in stores))
+        return
+    groups: list[str] = []
+    for summary in summaries:
+        groups += [g for g in summary.pass_at_1 if g not in groups]
+    table = Table(title="runs")
+    for name in ("store", "dataset", "strategy", "model", "budget", "tasks", "errors"):
+        table.add_column(name)
+    for group in groups or ["base"]:
+        table.add_column(f"pass@1 {group}" if len(groups) > 1 else "pass@1", justify="right")
+    for name in ("calls", "tokens", "executions", "wall s", "$"):
+        table.add_column(name, justify="right")
+    for s in summaries:
+        config = s.config
+        strategy = config.get("strategy", "?")
+        if config.get("settings"):
+            strategy += " " + ",".join(f"{k}={v}" for k, v in config["settings"].items())
+        table.add_row(
+            Path(s.store).name,
+            Path(str(config.get("dataset", "?"))).name,
+            strategy,
+            str(config.get("model", "?")),
+            str(config.get("per_task_budget", "?")),
+            str(s.tasks),
+            str(s.errors),
+            *[
+                f"{100 * s.pass_at_1[g]:.2f}" if g in s.pass_at_1 else "-"
+                for g in (groups or ["base"])
+            ],
+            _calls(s.cost),
+            str(s.cost["tokens"]),
+            str(s.cost["executions"]),
+            f"{s.wall_s:.1f}",
+            _money(s.cost["cost_usd"]),
+        )
+    # A table this wide is unreadable folded to 80 columns: pipes and files get it whole.
+    (out if out.is_terminal else Console(width=240)).print(table)
+    budgets = {json.dumps(s.config.get("budget"), sort_keys=True) for s in summaries}
+    if len(budgets) > 1:
+        console.print(
+            "[yellow]note:[/] the runs had different per-task budgets ("
+            + "; ".join(sorted({str(s.config.get("per_task_budget")) for s in summaries}))
+            + "): this is not a comparison at equal budget"
+        )
+    datasets = {(s.config.get("dataset"), s.tasks) for s in summaries}
+    if len(datasets) > 1:
+        console.print(
+            "[yellow]note:[/] the runs cover different datasets or numbers of tasks; "
+            "scores are over each run's own finished tasks"
+        )
+    for s in summaries:
+        if s.last_stop not in ("complete", ""):
+            console.print(f"[yellow]note:[/] {Path(s.store).name} ({s.run_key}): {s.last_stop}")
+
+
 @sandbox_app.command("check")
 def sandbox_check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,

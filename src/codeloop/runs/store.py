@@ -171,3 +171,304 @@ def _detail(outcome: TestOutcome) -> dict[str, Any]:
         if value:
             detail[name] = value
     return detail
+
+
+# ----------------------------------------------------------------------------- codeloop run
+#
+# `codeloop run` keeps its own tables beside evaluate's (which it never touches): the run's
+# config, each task's solution and trace, and the hidden-test verdict of each ranked program.
+# A task's solution and its verdicts are each committed in one transaction, so a run killed
+# at any moment keeps every task it finished and resumes at the first unfinished one.
+
+RUN_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_key TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    config TEXT NOT NULL          -- JSON: dataset, strategy, settings, model, budgets, scoring
+);
+CREATE TABLE IF NOT EXISTS run_sessions (
+    session INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_key TEXT NOT NULL,
+    started REAL NOT NULL,
+    wall REAL NOT NULL,           -- updated as tasks finish, so a killed session still counts
+    tasks INTEGER NOT NULL,       -- tasks finished in this session
+    stop_reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_solutions (
+    run_key TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    position INTEGER NOT NULL,    -- the task's place in the dataset
+    view_sha TEXT NOT NULL,       -- what the strategy saw; a changed task is solved again
+    programs TEXT NOT NULL,       -- JSON list, ranked best first
+    raw TEXT NOT NULL,            -- JSON list of raw model outputs
+    trace TEXT NOT NULL,          -- JSON list of trace nodes
+    usage TEXT NOT NULL,          -- JSON Usage
+    error TEXT NOT NULL,          -- non-empty: the task errored (model, strategy, sandbox)
+    note TEXT NOT NULL,           -- e.g. the budget ran out (not an error)
+    wall REAL NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (run_key, task_id)
+);
+CREATE TABLE IF NOT EXISTS run_scored (
+    run_key TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    score_key TEXT NOT NULL,      -- hidden tests + limits the verdicts were judged under
+    solution_created REAL NOT NULL,
+    wall REAL NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (run_key, task_id, score_key)
+);
+CREATE TABLE IF NOT EXISTS run_verdicts (
+    run_key TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    score_key TEXT NOT NULL,
+    rank INTEGER NOT NULL,        -- 0: the strategy's top-ranked program
+    program_sha TEXT NOT NULL,
+    status TEXT NOT NULL,
+    groups TEXT NOT NULL,         -- JSON {"base": true, "base+plus": false}
+    statuses TEXT NOT NULL,
+    details TEXT NOT NULL,
+    duration REAL NOT NULL,
+    PRIMARY KEY (run_key, task_id, score_key, rank)
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredSolution:
+    task_id: str
+    position: int
+    view_sha: str
+    programs: list[str]
+    raw: list[str]
+    trace: list[dict[str, Any]]
+    usage: dict[str, Any]
+    error: str
+    note: str
+    wall: float
+    created: float
+
+
+@dataclass(frozen=True)
+class RankVerdict:
+    rank: int
+    program_sha: str
+    status: Status
+    groups: dict[str, bool]
+    statuses: str = ""
+    details: tuple[dict[str, Any], ...] = ()
+    duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    run_key: str
+    created: float
+    config: dict[str, Any]
+    wall: float  # all sessions together
+    sessions: int
+    last_stop: str
+
+
+class RunTables:
+    """The `codeloop run` tables of a run store (an evaluate store may hold both)."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.db = store.db
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self.db.executescript(RUN_SCHEMA)
+
+    def _transaction(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, params in statements:
+                self.db.execute(sql, params)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    # ------------------------------------------------------------------ runs and sessions
+    def begin_run(self, run_key: str, config: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO runs VALUES (?, ?, ?)",
+            (run_key, time.time(), json.dumps(config, sort_keys=True, default=str)),
+        )
+
+    def start_session(self, run_key: str) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO run_sessions (run_key, started, wall, tasks, stop_reason) "
+            "VALUES (?, ?, 0, 0, 'running')",
+            (run_key, time.time()),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def update_session(self, session: int, wall: float, tasks: int, stop_reason: str) -> None:
+        self.db.execute(
+            "UPDATE run_sessions SET wall = ?, tasks = ?, stop_reason = ? WHERE session = ?",
+            (wall, tasks, stop_reason, session),
+        )
+
+    def runs(self) -> list[StoredRun]:
+        rows = self.db.execute(
+            "SELECT r.run_key, r.created, r.config, COALESCE(SUM(s.wall), 0), COUNT(s.session), "
+            "(SELECT stop_reason FROM run_sessions WHERE run_key = r.run_key "
+            " ORDER BY session DESC LIMIT 1) "
+            "FROM runs r LEFT JOIN run_sessions s ON s.run_key = r.run_key "
+            "GROUP BY r.run_key ORDER BY r.created"
+        ).fetchall()
+        return [
+            StoredRun(key, created, json.loads(config), float(wall), int(n), str(last or ""))
+            for key, created, config, wall, n, last in rows
+        ]
+
+    # ------------------------------------------------------------------------- solutions
+    def record_solution(self, run_key: str, solution: StoredSolution) -> None:
+        """Replaces any earlier solution of the task, and with it the verdicts on it."""
+        self._transaction(
+            [
+                (
+                    "DELETE FROM run_verdicts WHERE run_key = ? AND task_id = ?",
+                    (run_key, solution.task_id),
+                ),
+                (
+                    "DELETE FROM run_scored WHERE run_key = ? AND task_id = ?",
+                    (run_key, solution.task_id),
+                ),
+                (
+                    "INSERT OR REPLACE INTO run_solutions VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run_key,
+                        solution.task_id,
+                        solution.position,
+                        solution.view_sha,
+                        json.dumps(solution.programs),
+                        json.dumps(solution.raw),
+                        json.dumps(solution.trace, default=repr),
+                        json.dumps(solution.usage),
+                        solution.error,
+                        solution.note,
+                        solution.wall,
+                        solution.created,
+                    ),
+                ),
+            ]
+        )
+
+    def solutions(self, run_key: str) -> dict[str, StoredSolution]:
+        rows = self.db.execute(
+            "SELECT task_id, position, view_sha, programs, raw, trace, usage, error, note, wall, "
+            "created FROM run_solutions WHERE run_key = ? ORDER BY position",
+            (run_key,),
+        )
+        return {
+            row[0]: StoredSolution(
+                task_id=row[0],
+                position=row[1],
+                view_sha=row[2],
+                programs=json.loads(row[3]),
+                raw=json.loads(row[4]),
+                trace=json.loads(row[5]),
+                usage=json.loads(row[6]),
+                error=row[7],
+                note=row[8],
+                wall=row[9],
+                created=row[10],
+            )
+            for row in rows
+        }
+
+    # -------------------------------------------------------------------------- verdicts
+    def record_verdicts(
+        self,
+        run_key: str,
+        task_id: str,
+        score_key: str,
+        solution_created: float,
+        verdicts: list[RankVerdict],
+        wall: float,
+    ) -> None:
+        statements: list[tuple[str, tuple[Any, ...]]] = [
+            (
+                "DELETE FROM run_verdicts WHERE run_key = ? AND task_id = ? AND score_key = ?",
+                (run_key, task_id, score_key),
+            )
+        ]
+        for v in verdicts:
+            statements.append(
+                (
+                    "INSERT INTO run_verdicts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run_key,
+                        task_id,
+                        score_key,
+                        v.rank,
+                        v.program_sha,
+                        v.status.value,
+                        json.dumps(v.groups),
+                        v.statuses,
+                        json.dumps(list(v.details)),
+                        v.duration,
+                    ),
+                )
+            )
+        statements.append(
+            (
+                "INSERT OR REPLACE INTO run_scored VALUES (?, ?, ?, ?, ?, ?)",
+                (run_key, task_id, score_key, solution_created, wall, time.time()),
+            )
+        )
+        self._transaction(statements)
+
+    def scored(self, run_key: str) -> dict[tuple[str, str], float]:
+        """(task_id, score_key) -> creation time of the solution those verdicts judged."""
+        rows = self.db.execute(
+            "SELECT task_id, score_key, solution_created FROM run_scored WHERE run_key = ?",
+            (run_key,),
+        )
+        return {(t, k): float(c) for t, k, c in rows}
+
+    def verdicts(self, run_key: str) -> dict[tuple[str, str], list[RankVerdict]]:
+        """(task_id, score_key) -> verdicts by rank."""
+        rows = self.db.execute(
+            "SELECT task_id, score_key, rank, program_sha, status, groups, statuses, details, "
+            "duration FROM run_verdicts WHERE run_key = ? ORDER BY task_id, score_key, rank",
+            (run_key,),
+        )
+        out: dict[tuple[str, str], list[RankVerdict]] = {}
+        for row in rows:
+            out.setdefault((row[0], row[1]), []).append(
+                RankVerdict(
+                    rank=row[2],
+                    program_sha=row[3],
+                    status=Status(row[4]),
+                    groups=json.loads(row[5]),
+                    statuses=row[6],
+                    details=tuple(json.loads(row[7])),
+                    duration=row[8],
+                )
+            )
+        return out
+
+
+def verdict_of(
+    rank: int, program_sha: str, result: ExecResult, groups: dict[str, bool]
+) -> RankVerdict:
+    """A ranked program's verdict in the form the store keeps (as evaluate's `record`)."""
+    details = [
+        _detail(o)
+        for o in result.outcomes
+        if o.status is not Status.PASSED and o.status is not Status.NOT_RUN
+    ]
+    if result.infra_error:
+        details.append({"infra_error": result.infra_error})
+    return RankVerdict(
+        rank=rank,
+        program_sha=program_sha,
+        status=result.status,
+        groups=groups,
+        statuses="".join(STATUS_LETTERS[o.status] for o in result.outcomes),
+        details=tuple(details),
+        duration=result.duration_s,
+    )
