@@ -28,6 +28,29 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _progress() -> Any:
+    """The progress bar of long commands (shown only on a terminal)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    )
+
+
 def _parse_ks(text: str) -> tuple[int, ...]:
     try:
         ks = tuple(int(part) for part in text.split(",") if part.strip())
@@ -74,14 +97,6 @@ def evaluate(
 ) -> None:
     """Score samples on a dataset's hidden tests: pass@k with the unbiased estimator."""
     import anyio
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     from codeloop.execution.local import SandboxError
     from codeloop.runs.evaluate import EvaluateOptions
@@ -107,16 +122,7 @@ def evaluate(
         workers=workers,
         require_isolation=require_isolation,
     )
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-        disable=not console.is_terminal,
-    )
+    progress = _progress()
     bars: dict[str, Any] = {}
 
     def hook(phase: str, advance: int, total: int) -> None:
@@ -260,14 +266,6 @@ def run_command(
 ) -> None:
     """Solve every task with a strategy and a model, then score it on the hidden tests."""
     import anyio
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     from codeloop.execution.local import SandboxError
     from codeloop.models import ModelError, NoModelConfigured, resolve_model
@@ -314,16 +312,7 @@ def run_command(
         _fail(str(exc))
         return
 
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-        disable=not console.is_terminal,
-    )
+    progress = _progress()
     bar: dict[str, Any] = {"errors": 0}
 
     def hook(event: str, advance: int, total: int) -> None:
