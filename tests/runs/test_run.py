@@ -1,0 +1,757 @@
+"""`codeloop run` and `codeloop compare` end to end: solve, score on hidden tests, resume,
+budgets, the error budget, and the guarantee that a strategy never sees hidden tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import types
+from pathlib import Path
+
+import anyio
+import pytest
+from typer.testing import CliRunner
+
+from codeloop.cli import app
+from codeloop.execution.local import LocalExecutor
+from codeloop.models import ModelUnavailable
+from codeloop.models.base import total_usage
+from codeloop.models.registry import PROVIDERS
+from codeloop.runs.run import (
+    RunError,
+    RunOptions,
+    parse_budget,
+    parse_setting,
+    run,
+    summarize_store,
+)
+from codeloop.strategies import STRATEGIES
+from codeloop.strategies.base import BudgetExceeded, Solution
+from codeloop.tasks import shared_data_dir
+from codeloop.types import (
+    Budget,
+    ExecRequest,
+    GenerationRequest,
+    Node,
+    ProblemView,
+    Sampling,
+    Task,
+    TestSuite,
+    Usage,
+)
+
+TASKS = [
+    {
+        "task_id": "demo/add",
+        "prompt": "def add(a, b):\n",
+        "entry_point": "add",
+        "tests": [{"input": [1, 2], "output": 3}, {"input": [5, 5], "output": 10}],
+        "visible_tests": [{"input": [0, 0], "output": 0}],
+    },
+    {
+        "task_id": "demo/neg",
+        "prompt": "def neg(a):\n",
+        "entry_point": "neg",
+        "tests": [{"input": [1], "output": -1}, {"input": [-4], "output": 4}],
+        "visible_tests": [{"input": [0], "output": 0}],
+    },
+]
+# demo/add: the top answer is wrong, the second right; demo/neg: the top answer is right
+ANSWERS = {
+    "demo/add": ["    return a * b\n", "    return a + b\n"],
+    "demo/neg": ["    return -a\n", "    return a\n"],
+}
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture()
+def dataset(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "tasks.jsonl", TASKS)
+
+
+@pytest.fixture()
+def answers(tmp_path: Path) -> Path:
+    rows = [{"task_id": t, "completions": c} for t, c in ANSWERS.items()]
+    return write_jsonl(tmp_path / "answers.jsonl", rows)
+
+
+def scripted(n: int = 1, check: bool = True):
+    """A test strategy: n completions, ranked as the model returned them; runs the top one
+    on the visible tests once (so executions are counted)."""
+
+    async def solve(ctx) -> Solution:
+        view = ctx.view
+        completions = await ctx.backend.generate(
+            GenerationRequest(
+                prompt=view.prompt, n=n, sampling=Sampling(temperature=0.8), task_id=view.task_id
+            )
+        )
+        programs = tuple(view.prompt + c.text for c in completions)
+        usage = total_usage(completions)
+        trace = tuple(Node(i, None, "program", p) for i, p in enumerate(programs))
+        if check and view.visible_tests:
+            suite = TestSuite(view.visible_tests, view.entry_point, view.kind)
+            await ctx.executor.run(ExecRequest(program=programs[0], suite=suite))
+            usage = usage + Usage(executions=1)
+        return Solution(
+            programs=programs, trace=trace, usage=usage, raw=tuple(c.text for c in completions)
+        )
+
+    return solve
+
+
+@pytest.fixture(autouse=True)
+def test_strategies(monkeypatch):
+    monkeypatch.setitem(STRATEGIES, "scripted", scripted)
+
+
+def invoke(*args) -> object:
+    return CliRunner().invoke(app, ["run", *map(str, args)])
+
+
+def run_json(tmp_path: Path, *args, name: str = "out.json", code: int = 0) -> dict:
+    out = tmp_path / name
+    result = invoke(*args, "--json", out)
+    assert result.exit_code == code, result.output
+    return json.loads(out.read_text())
+
+
+# ------------------------------------------------------------------------- parsing
+
+
+def test_budget_and_setting_parsing():
+    assert parse_budget("calls=3,tokens=100, seconds=2.5") == Budget(
+        calls=3, tokens=100, seconds=2.5
+    )
+    assert parse_budget("") == Budget()
+    for bad in ("calls=x", "dollars=3", "calls", "calls=0"):
+        with pytest.raises(RunError):
+            parse_budget(bad)
+    assert parse_setting("n=10") == ("n", 10)
+    assert parse_setting("variant=unit_test") == ("variant", "unit_test")
+    assert parse_setting('stops=["\\n"]') == ("stops", ["\n"])
+    with pytest.raises(RunError):
+        parse_setting("no equals sign")
+
+
+def test_error_limit_default():
+    options = RunOptions(dataset="x", strategy="s", model="m")
+    assert options.error_limit(5) == 3
+    assert options.error_limit(164) == 17
+    assert RunOptions(dataset="x", strategy="s", model="m", max_errors=0).error_limit(164) == 0
+
+
+# ----------------------------------------------------------------------- end to end
+
+
+def test_run_scores_ranked_programs_on_hidden_tests(tmp_path, dataset, answers):
+    data = run_json(
+        tmp_path,
+        dataset,
+        "--strategy",
+        "scripted",
+        "--n",
+        "2",
+        "--model",
+        f"mock:file:{answers}",
+        "--store",
+        tmp_path / "run.sqlite",
+    )
+    # top-ranked: add wrong, neg right -> pass@1 = 1/2; one of the top 2 passes in both
+    assert data["pass_at_k"] == {"1": 0.5, "2": 1.0}
+    assert data["pass_at_k_by_group"] == {"base": {"1": 0.5, "2": 1.0}}
+    by_id = {r["task_id"]: r for r in data["results"]}
+    assert by_id["demo/add"]["ranked"] == [False, True] and not by_id["demo/add"]["passed"]
+    assert by_id["demo/neg"]["ranked"] == [True, False] and by_id["demo/neg"]["passed"]
+    assert data["cost"]["calls"] == 2 and data["cost"]["executions"] == 2
+    words = sum(len(a.split()) for v in ANSWERS.values() for a in v)
+    assert data["cost"]["completion_tokens"] == words
+    assert data["scoring_executions"] == 4
+    assert data["errors"] == 0 and data["stop_reason"] == ""
+    assert data["config"]["strategy"] == "scripted" and data["config"]["settings"] == {"n": 2}
+    assert {"task_id", "passed", "ranked", "error", "usage"} <= set(data["results"][0])
+    # the store keeps the solution, its trace and a verdict per ranked program
+    db = sqlite3.connect(tmp_path / "run.sqlite")
+    programs, trace = db.execute(
+        "SELECT programs, trace FROM run_solutions WHERE task_id = 'demo/add'"
+    ).fetchone()
+    assert json.loads(programs)[1] == "def add(a, b):\n    return a + b\n"
+    assert [n["kind"] for n in json.loads(trace)] == ["program", "program"]
+    ranks = db.execute(
+        "SELECT rank, status FROM run_verdicts WHERE task_id = 'demo/add' ORDER BY rank"
+    ).fetchall()
+    assert ranks == [(0, "failed"), (1, "passed")]
+    # the response cache sits beside the store
+    assert (tmp_path / "run.cache.sqlite").exists()
+
+
+def test_summary_is_printed(tmp_path, dataset, answers):
+    result = invoke(
+        dataset,
+        "--strategy",
+        "scripted",
+        "--model",
+        f"mock:file:{answers}",
+        "--store",
+        tmp_path / "s.sqlite",
+    )
+    assert result.exit_code == 0, result.output
+    for text in ("pass@1", "model calls", "tokens in", "executions", "wall time", "errors"):
+        assert text in result.output
+
+
+def test_resume_spends_nothing_on_finished_tasks(tmp_path, dataset, answers):
+    args = [
+        dataset,
+        "--strategy",
+        "scripted",
+        "--n",
+        "2",
+        "--model",
+        f"mock:file:{answers}",
+        "--store",
+        tmp_path / "run.sqlite",
+        "--no-cache",
+    ]
+    first = run_json(tmp_path, *args, name="first.json")
+    second = run_json(tmp_path, *args, name="second.json")
+    assert first["spent_this_invocation"]["calls"] == 2
+    spent = second["spent_this_invocation"]
+    assert (spent["calls"], spent["cached_calls"], spent["executions"]) == (0, 0, 0)
+    assert second["scoring_executions"] == 0
+    assert second["tasks_reused"] == 2
+    assert second["pass_at_k"] == first["pass_at_k"]
+    assert second["cost"] == first["cost"]  # the run's cost is still reported in full
+    # another config (different n) is another run in the same store: solved afresh
+    third = run_json(
+        tmp_path,
+        dataset,
+        "--strategy",
+        "scripted",
+        "--model",
+        f"mock:file:{answers}",
+        "--store",
+        tmp_path / "run.sqlite",
+        name="third.json",
+    )
+    assert third["spent_this_invocation"]["calls"] == 2 and third["pass_at_k"] == {"1": 0.5}
+    assert third["tasks_reused"] == 0
+
+
+def test_response_cache_replays_a_run_exactly(tmp_path, dataset, answers):
+    cache = tmp_path / "responses.sqlite"
+    common = [
+        dataset,
+        "--strategy",
+        "scripted",
+        "--n",
+        "2",
+        "--model",
+        f"mock:file:{answers}",
+        "--cache",
+        cache,
+    ]
+    first = run_json(tmp_path, *common, "--store", tmp_path / "a.sqlite", name="a.json")
+    # a new store: every task is solved again, every answer comes from the cache
+    second = run_json(tmp_path, *common, "--store", tmp_path / "b.sqlite", name="b.json")
+    assert first["spent_this_invocation"]["calls"] == 2
+    assert second["spent_this_invocation"]["calls"] == 0
+    assert second["spent_this_invocation"]["cached_calls"] == 2
+    assert [r["ranked"] for r in second["results"]] == [r["ranked"] for r in first["results"]]
+    assert not (tmp_path / "b.cache.sqlite").exists()
+
+
+def test_interrupted_run_resumes_at_the_first_unfinished_task(tmp_path, dataset, answers):
+    store = tmp_path / "run.sqlite"
+    options = RunOptions(
+        dataset=str(dataset),
+        strategy="scripted",
+        model=f"mock:file:{answers}",
+        store=str(store),
+        concurrency=1,
+    )
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_first(event: str, advance: int, total: int) -> None:
+        raise Crash
+
+    with pytest.raises(BaseException) as caught:
+        anyio.run(run, options, crash_after_first)
+    assert "Crash" in repr(caught.value)
+    report = anyio.run(run, options)
+    assert report.reused == 1 and report.finished == 2
+    # only the unfinished task was solved (its model answer may come from the cache, where
+    # the interrupted run left it)
+    assert report.spent["calls"] + report.spent["cached_calls"] == 1
+
+
+def test_humaneval_first_three_tasks_with_the_sample_strategy(tmp_path):
+    """The real `sample` strategy, chatting with a scripted model that answers in Markdown."""
+    from codeloop.tasks import load_tasks
+
+    tasks = load_tasks("humaneval")[:3]
+    answers = {t.task_id: [f"Here it is:\n```python\n{t.reference}```\n"] for t in tasks}
+    answers["HumanEval/2"] = ["```python\ndef truncate_number(number):\n    return 0.0\n```"]
+    mock = write_jsonl(
+        tmp_path / "he.jsonl", [{"task_id": k, "completions": v} for k, v in answers.items()]
+    )
+    data = run_json(
+        tmp_path,
+        "humaneval",
+        "--limit",
+        "3",
+        "--strategy",
+        "sample",
+        "--model",
+        f"mock:file:{mock}",
+        "--store",
+        tmp_path / "he.sqlite",
+    )
+    assert data["tasks_finished"] == 3 and data["errors"] == 0
+    assert [r["passed"] for r in data["results"]] == [True, True, False]
+    assert data["pass_at_k"] == {"1": pytest.approx(2 / 3)}
+    assert data["cost"]["calls"] == 3
+
+
+# -------------------------------------------------------------------------- budgets
+
+
+def test_run_budget_stops_starting_tasks(tmp_path, answers):
+    tasks = [
+        {
+            "task_id": f"t{i}",
+            "prompt": f"def f{i}(a):\n",
+            "entry_point": f"f{i}",
+            "tests": [{"input": [1], "output": 1}],
+        }
+        for i in range(4)
+    ]
+    dataset = write_jsonl(tmp_path / "four.jsonl", tasks)
+    mock = write_jsonl(tmp_path / "ident.jsonl", ["    return a\n"] * 4)
+    data = run_json(
+        tmp_path,
+        dataset,
+        "--strategy",
+        "scripted",
+        "--model",
+        f"mock:file:{mock}",
+        "--run-budget",
+        "calls=2",
+        "--concurrency",
+        "1",
+        "--store",
+        tmp_path / "b.sqlite",
+    )
+    assert data["tasks_finished"] == 2 and data["tasks_selected"] == 4
+    assert data["stop_reason"].startswith("run budget exhausted: calls 2")
+    assert data["pass_at_k"] == {"1": 1.0}  # over the finished tasks; the stop is reported
+    result = invoke(
+        dataset,
+        "--strategy",
+        "scripted",
+        "--model",
+        f"mock:file:{mock}",
+        "--run-budget",
+        "calls=2",
+        "--concurrency",
+        "1",
+        "--store",
+        tmp_path / "b.sqlite",
+    )
+    # the budget covers the whole run, stored tasks included: a rerun starts nothing new
+    assert result.exit_code == 0 and "run budget exhausted" in result.output
+
+
+def test_per_task_budget_reaches_the_strategy_and_is_part_of_the_config(tmp_path, dataset, answers):
+    seen: list[Budget] = []
+
+    def budget_spy(**settings):
+        async def solve(ctx) -> Solution:
+            seen.append(ctx.budget)
+            raise BudgetExceeded("calls 1 of 1")
+
+        return solve
+
+    STRATEGIES["budget_spy"] = budget_spy
+    try:
+        data = run_json(
+            tmp_path,
+            dataset,
+            "--strategy",
+            "budget_spy",
+            "--model",
+            f"mock:file:{answers}",
+            "--budget",
+            "calls=1,seconds=5",
+            "--store",
+            tmp_path / "x.sqlite",
+        )
+    finally:
+        del STRATEGIES["budget_spy"]
+    assert seen == [Budget(calls=1, seconds=5.0)] * 2
+    # out of budget without an answer: failed, with a note, and not a model error
+    assert data["errors"] == 0 and data["pass_at_k"] == {"1": 0.0}
+    assert all("budget" in r["note"] and not r["passed"] for r in data["results"])
+    assert data["config"]["budget"]["calls"] == 1
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class BrokenBackend:
+    name = "broken:down"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def generate(self, request: GenerationRequest):
+        self.calls += 1
+        raise ModelUnavailable("connection refused after 3 retries")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_error_budget_stops_early_and_records_errors(tmp_path, monkeypatch):
+    monkeypatch.setitem(PROVIDERS, "broken", lambda rest, **kw: BrokenBackend())
+    tasks = [
+        {
+            "task_id": f"t{i}",
+            "prompt": f"def f{i}(a):\n",
+            "entry_point": f"f{i}",
+            "tests": [{"input": [1], "output": 1}],
+        }
+        for i in range(10)
+    ]
+    dataset = write_jsonl(tmp_path / "ten.jsonl", tasks)
+    out = tmp_path / "err.json"
+    result = invoke(
+        dataset,
+        "--strategy",
+        "scripted",
+        "--model",
+        "broken:down",
+        "--max-errors",
+        "2",
+        "--concurrency",
+        "1",
+        "--store",
+        tmp_path / "e.sqlite",
+        "--json",
+        out,
+    )
+    assert result.exit_code == 1, result.output
+    assert "error budget exhausted" in result.output
+    data = json.loads(out.read_text())
+    assert data["tasks_finished"] == 3 and data["errors"] == 3
+    for row in data["results"]:
+        # never a fake answer: no programs, failed, and the error says what happened
+        assert not row["passed"] and row["ranked"] == [] and row["programs"] == 0
+        assert "ModelUnavailable" in row["error"]
+    assert data["pass_at_k"] == {"1": 0.0}
+    db = sqlite3.connect(tmp_path / "e.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM run_solutions WHERE error != ''").fetchone() == (3,)
+
+
+def test_strategy_crash_is_that_tasks_error(tmp_path, dataset, answers):
+    def fragile(**settings):
+        async def solve(ctx) -> Solution:
+            if ctx.view.task_id == "demo/add":
+                raise ZeroDivisionError("oops")
+            return await scripted()(ctx)
+
+        return solve
+
+    STRATEGIES["fragile"] = fragile
+    try:
+        data = run_json(
+            tmp_path,
+            dataset,
+            "--strategy",
+            "fragile",
+            "--model",
+            f"mock:file:{answers}",
+            "--store",
+            tmp_path / "f.sqlite",
+        )
+    finally:
+        del STRATEGIES["fragile"]
+    by_id = {r["task_id"]: r for r in data["results"]}
+    assert "ZeroDivisionError" in by_id["demo/add"]["error"] and not by_id["demo/add"]["passed"]
+    assert by_id["demo/neg"]["passed"] and not by_id["demo/neg"]["error"]
+    assert data["errors"] == 1 and data["pass_at_k"] == {"1": 0.5}
+
+
+def test_clean_errors_for_bad_input(tmp_path, dataset, monkeypatch):
+    monkeypatch.delenv("CODELOOP_MODEL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = invoke(dataset, "--strategy", "scripted")
+    assert result.exit_code == 2 and "no model configured" in result.output
+    assert "Traceback" not in result.output
+    result = invoke(dataset, "--strategy", "nonesuch", "--model", "mock:echo")
+    assert result.exit_code == 2 and "unknown strategy" in result.output
+    result = invoke(dataset, "--strategy", "scripted", "--model", "nonesuch:x")
+    assert result.exit_code == 2 and "unknown model provider" in result.output
+    result = invoke(dataset, "--model", "mock:echo", "--budget", "calls=many")
+    assert result.exit_code == 2 and "not a number" in result.output
+
+
+# ----------------------------------------------------------------- no hidden tests
+
+
+def _reachable(root: object, skip: tuple[type, ...]) -> list[object]:
+    """Every object reachable from `root` through attributes and containers."""
+    seen: set[int] = set()
+    found: list[object] = []
+    stack = [root]
+    leaves = (str, bytes, int, float, bool, type(None))
+    opaque = (
+        types.ModuleType,
+        type,
+        types.FunctionType,
+        types.MethodType,
+        types.BuiltinFunctionType,
+    )
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, skip):
+            continue
+        seen.add(id(obj))
+        found.append(obj)
+        if isinstance(obj, leaves) or isinstance(obj, opaque):
+            continue
+        if isinstance(obj, dict) or isinstance(obj, types.MappingProxyType):
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            stack.extend(obj)
+        else:
+            if hasattr(obj, "__dict__"):
+                stack.extend(vars(obj).values())
+            for cls in type(obj).__mro__:
+                for slot in getattr(cls, "__slots__", ()):
+                    stack.append(getattr(obj, slot, None))
+    return found
+
+
+def test_strategy_never_receives_hidden_tests(tmp_path, answers):
+    secret = [
+        {
+            "task_id": "demo/add",
+            "prompt": "def add(a, b):\n",
+            "entry_point": "add",
+            "tests": [{"input": ["SECRET-IN", ""], "output": "SECRET-IN"}],
+            "visible_tests": [{"input": [1, 1], "output": 2}],
+            "reference": "def add(a, b):\n    return a + b  # SECRET-REF\n",
+        }
+    ]
+    dataset = write_jsonl(tmp_path / "secret.jsonl", secret)
+    seen: dict[str, object] = {}
+
+    def spy(**settings):
+        async def solve(ctx) -> Solution:
+            seen["view_type"] = type(ctx.view)
+            seen["view_fields"] = sorted(vars(ctx.view))
+            objects = _reachable(ctx, skip=(LocalExecutor,))
+            seen["tasks"] = [o for o in objects if isinstance(o, Task)]
+            seen["secrets"] = [o for o in objects if isinstance(o, str) and "SECRET" in o]
+            seen["finished_at"] = time.time()
+            return await scripted()(ctx)
+
+        return solve
+
+    STRATEGIES["spy"] = spy
+    try:
+        data = run_json(
+            tmp_path,
+            dataset,
+            "--strategy",
+            "spy",
+            "--model",
+            f"mock:file:{answers}",
+            "--store",
+            tmp_path / "spy.sqlite",
+        )
+    finally:
+        del STRATEGIES["spy"]
+    assert seen["view_type"] is ProblemView
+    assert "hidden_tests" not in seen["view_fields"] and "reference" not in seen["view_fields"]
+    assert seen["tasks"] == [] and seen["secrets"] == []
+    # the hidden test did get used, after the strategy finished
+    assert data["results"][0]["ranked"] == [False]
+    db = sqlite3.connect(tmp_path / "spy.sqlite")
+    (scored_at,) = db.execute("SELECT created FROM run_scored").fetchone()
+    assert scored_at >= seen["finished_at"]
+
+
+# -------------------------------------------------------------------------- compare
+
+
+def test_compare_prints_runs_side_by_side(tmp_path, dataset, answers):
+    one, two = tmp_path / "one.sqlite", tmp_path / "two.sqlite"
+    assert (
+        invoke(
+            dataset, "--strategy", "scripted", "--model", f"mock:file:{answers}", "--store", one
+        ).exit_code
+        == 0
+    )
+    assert (
+        invoke(
+            dataset,
+            "--strategy",
+            "scripted",
+            "--n",
+            "2",
+            "--budget",
+            "calls=5",
+            "--model",
+            f"mock:file:{answers}",
+            "--store",
+            two,
+        ).exit_code
+        == 0
+    )
+    summaries = summarize_store(one) + summarize_store(two)
+    assert [s.pass_at_1 for s in summaries] == [{"base": 0.5}, {"base": 0.5}]
+    assert [s.cost["calls"] for s in summaries] == [2, 2]
+    result = CliRunner().invoke(app, ["compare", str(one), str(two)])
+    assert result.exit_code == 0, result.output
+    assert "one.sqlite" in result.output and "two.sqlite" in result.output
+    assert "scripted n=2" in result.output and "50.00" in result.output
+    assert "not a comparison at equal budget" in " ".join(result.output.split())
+    missing = CliRunner().invoke(app, ["compare", str(tmp_path / "nope.sqlite")])
+    assert missing.exit_code == 2 and "no such run store" in missing.output
+
+
+# ----------------------------------------------------------------------------- slow
+
+
+needs_data = pytest.mark.skipif(
+    shared_data_dir() is None, reason="shared data folder absent (set CODELOOP_SHARED_DATA)"
+)
+
+
+@pytest.mark.slow
+@needs_data
+def test_evalplus_scores_base_and_plus(tmp_path):
+    from codeloop.tasks import load_tasks
+
+    task = load_tasks("humaneval+")[0]
+    body = task.reference[len(task.prompt) :] if task.reference.startswith(task.prompt) else None
+    assert body is not None
+    answers = write_jsonl(tmp_path / "hp.jsonl", [{"task_id": task.task_id, "completion": body}])
+    data = run_json(
+        tmp_path,
+        "humaneval+",
+        "--limit",
+        "1",
+        "--strategy",
+        "scripted",
+        "--model",
+        f"mock:file:{answers}",
+        "--store",
+        tmp_path / "hp.sqlite",
+    )
+    assert data["groups"] == ["base", "base+plus"]
+    assert data["pass_at_k_by_group"] == {"base": {"1": 1.0}, "base+plus": {"1": 1.0}}
+
+
+SLOW_SCRIPT = textwrap.dedent(
+    """
+    import sys, time, anyio
+    from codeloop.cli import app
+    from codeloop.strategies import STRATEGIES
+    from codeloop.strategies.base import Solution
+    from codeloop.types import Usage
+
+    def sleepy(**settings):
+        async def solve(ctx):
+            if ctx.view.task_id == "demo/neg":
+                await anyio.sleep(60)
+            program = ctx.view.prompt + "    return a + b\\n"
+            return Solution(programs=(program,), trace=(), usage=Usage())
+        return solve
+
+    STRATEGIES["sleepy"] = sleepy
+    app(sys.argv[1:])
+    """
+)
+
+
+@pytest.mark.slow
+def test_kill_9_keeps_finished_tasks(tmp_path, dataset):
+    store = tmp_path / "k.sqlite"
+    args = [
+        str(dataset),
+        "--strategy",
+        "sleepy",
+        "--model",
+        "mock:echo",
+        "--concurrency",
+        "1",
+        "--store",
+        str(store),
+    ]
+    errors = (tmp_path / "stderr.txt").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SCRIPT, "run", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=errors,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"the run exited early: {(tmp_path / 'stderr.txt').read_text()}")
+            if store.exists():
+                try:
+                    db = sqlite3.connect(store)
+                    if db.execute("SELECT COUNT(*) FROM run_scored").fetchone()[0] == 1:
+                        break
+                except sqlite3.OperationalError:
+                    pass
+            time.sleep(0.1)
+        else:
+            pytest.fail("the first task was never scored")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        errors.close()
+
+    def quick(**settings):
+        async def solve(ctx) -> Solution:
+            return Solution(
+                programs=(ctx.view.prompt + "    return -a\n",), trace=(), usage=Usage()
+            )
+
+        return solve
+
+    STRATEGIES["sleepy"] = quick  # same name and settings: the same run, resumed
+    try:
+        report = anyio.run(
+            run,
+            RunOptions(
+                dataset=str(dataset),
+                strategy="sleepy",
+                model="mock:echo",
+                store=str(store),
+                concurrency=1,
+            ),
+        )
+    finally:
+        del STRATEGIES["sleepy"]
+    assert report.reused == 1 and report.finished == 2
+    assert [r.passed for r in report.results] == [True, True]
