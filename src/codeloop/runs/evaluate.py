@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from codeloop.execution.codec import digest as value_digest
-from codeloop.execution.local import LocalExecutor
+from codeloop.execution.local import LocalExecutor, default_workers
 from codeloop.runs.store import RunStore
 from codeloop.scoring.passk import mean_pass_at_k, usable_ks
 from codeloop.scoring.reference import apply_reference, run_references
@@ -201,8 +201,10 @@ async def evaluate(
 
     store = RunStore(options.store or ":memory:")
     try:
+        # no more sandbox workers than there are programs (a one-sample check starts one)
+        workers = max(1, min(options.workers or default_workers(), len(sample_set.samples)))
         async with LocalExecutor(
-            workers=options.workers,
+            workers=workers,
             max_inflight=options.max_inflight,
             isolation=options.isolation,
             require_isolation=options.require_isolation,
