@@ -1,0 +1,161 @@
+"""THE renderer: structured `Feedback` in, prompt text out.  Nothing else builds feedback text.
+
+Styles:
+
+- ``simple`` (Self-Debugging's "simple feedback"): only whether the code is right, in the
+  paper's one sentence: "The code above is wrong. Please fix it." (or "... is correct.").
+- ``unit_test`` (Self-Debugging's "unit test feedback"): the failing tests, each with what
+  was expected and what the code produced, or the error it raised (with a trimmed
+  traceback), or that it timed out.
+- ``unit_test_explanation`` (Self-Debugging's "unit test + explanation"): the same unit test
+  feedback.  The explanation half of that variant is the model's own line-by-line
+  explanation of its code, which the strategy asks for before showing this feedback.
+- ``reflexion`` (Reflexion's internal-test report): the tests that passed, then the tests
+  that failed, each failing one followed by what the code produced.
+
+Failures that say nothing about the program (the sandbox broke) never reach a prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from codeloop.feedback.tests import FAILURE_KINDS
+from codeloop.types import Feedback
+
+__all__ = ["STYLES", "Style", "render", "render_failure", "render_outcome_short"]
+
+Style = Literal["simple", "unit_test", "unit_test_explanation", "reflexion"]
+STYLES: tuple[str, ...] = ("simple", "unit_test", "unit_test_explanation", "reflexion")
+
+SIMPLE_WRONG = "The code above is wrong. Please fix it."
+SIMPLE_RIGHT = "The code above is correct."
+DEFAULT_MAX_ITEMS = 5
+
+
+def _relevant(feedback: Sequence[Feedback]) -> list[Feedback]:
+    return [f for f in feedback if f.kind != "infra_error"]
+
+
+def _failures(feedback: Sequence[Feedback]) -> list[Feedback]:
+    return [f for f in feedback if f.kind in FAILURE_KINDS or f.kind not in _KNOWN]
+
+
+_KNOWN = FAILURE_KINDS | {"passed", "infra_error"}
+
+
+def _what_happened(item: Feedback) -> str:
+    """One line: what the program did instead of passing."""
+    detail = item.message
+    if item.kind == "test_failure":
+        return f"returned {item.actual}" if item.actual else "returned a wrong result"
+    if item.kind == "error":
+        return f"raised {detail}" if detail else "raised an exception"
+    if item.kind == "timeout":
+        return f"timed out ({detail})" if detail else "timed out"
+    if item.kind == "memory":
+        return "ran out of memory"
+    if item.kind == "output_limit":
+        return "produced too much output"
+    if item.kind == "signal":
+        return f"crashed ({detail})" if detail else "crashed"
+    if item.kind == "exited_early":
+        return "exited before the test finished"
+    if item.kind == "syntax_error":
+        return f"does not compile: {detail}" if detail else "does not compile"
+    return f"{item.kind}: {detail}" if detail else item.kind
+
+
+def render_failure(item: Feedback) -> str:
+    """A failing test in full: the test, expected vs actual or the error, traceback, output."""
+    if item.kind == "syntax_error":
+        lines = [f"The code does not compile: {item.message or 'syntax error'}"]
+        if item.traceback:
+            lines += ["Traceback (most recent call last, trimmed):", item.traceback]
+        return "\n".join(lines)
+    lines = [f"Test: {item.test}"] if item.test else []
+    if item.kind == "test_failure":
+        if item.expected:
+            lines.append(f"Expected: {item.expected}")
+        lines.append(f"Actual: {item.actual or '(a different result)'}")
+    elif item.kind == "error":
+        lines.append(f"Error: {item.message or 'an exception was raised'}")
+        if item.traceback:
+            lines += ["Traceback (most recent call last, trimmed):", item.traceback]
+    else:
+        if item.expected:
+            lines.append(f"Expected: {item.expected}")
+        lines.append(f"Result: the code {_what_happened(item)}")
+    if item.stdout:
+        lines += ["Printed output:", item.stdout]
+    return "\n".join(lines)
+
+
+def render_outcome_short(item: Feedback) -> str:
+    """A test on one line, followed by what the code produced when it failed."""
+    test = item.test
+    if test and not test.startswith("assert") and item.expected:
+        test = f"assert {test} == {item.expected}"
+    if item.kind == "passed":
+        return test
+    if item.kind == "test_failure":
+        return f"{test}  # output: {item.actual}"
+    return f"{test}  # output: {_what_happened(item)}"
+
+
+def _simple(feedback: Sequence[Feedback], max_items: int) -> str:
+    return SIMPLE_WRONG if _failures(feedback) else SIMPLE_RIGHT
+
+
+def _unit_test(feedback: Sequence[Feedback], max_items: int) -> str:
+    relevant = _relevant(feedback)
+    failures = _failures(relevant)
+    if not failures:
+        return f"The code above passes all {len(relevant)} tests." if relevant else SIMPLE_RIGHT
+    if len(failures) == 1 and failures[0].kind == "syntax_error":
+        return render_failure(failures[0])
+    head = (
+        f"The code above fails {len(failures)} of the {len(relevant)} tests it was run on."
+        if len(relevant) > 1
+        else "The code above fails the test it was run on."
+    )
+    shown = [render_failure(item) for item in failures[:max_items]]
+    parts = [head, *shown]
+    if len(failures) > max_items:
+        parts.append(f"({len(failures) - max_items} more failing tests not shown)")
+    return "\n\n".join(parts)
+
+
+def _reflexion(feedback: Sequence[Feedback], max_items: int) -> str:
+    relevant = _relevant(feedback)
+    passed = [f for f in relevant if f.kind == "passed"]
+    failed = _failures(relevant)
+    lines = ["Tests passed:", *(render_outcome_short(f) for f in passed), ""]
+    lines += ["Tests failed:", *(render_outcome_short(f) for f in failed[:max_items])]
+    if len(failed) > max_items:
+        lines.append(f"({len(failed) - max_items} more failing tests not shown)")
+    return "\n".join(lines).rstrip("\n")
+
+
+_RENDERERS: dict[str, Callable[[Sequence[Feedback], int], str]] = {
+    "simple": _simple,
+    "unit_test": _unit_test,
+    "unit_test_explanation": _unit_test,
+    "reflexion": _reflexion,
+}
+
+
+def render(
+    feedback: Sequence[Feedback],
+    *,
+    style: Style | str = "unit_test",
+    max_items: int = DEFAULT_MAX_ITEMS,
+) -> str:
+    """Prompt text for `feedback` in the given style (see the module docstring)."""
+    renderer = _RENDERERS.get(style)
+    if renderer is None:
+        raise ValueError(f"unknown feedback style {style!r}; styles: {', '.join(STYLES)}")
+    if max_items < 1:
+        raise ValueError("max_items must be at least 1")
+    return renderer(feedback, max_items)

@@ -1,0 +1,350 @@
+"""The framework every strategy runs in: budget, model calls, execution, trace.
+
+A strategy is `async def solve(ctx: SolveContext) -> Solution`.  It makes decisions (what to
+ask the model, what to run, when to stop, how to rank); the context does the bookkeeping:
+
+- `ctx.generate(request)` calls the model, refusing *before* a call that the budget does not
+  allow (calls, tokens, seconds) and adding what the call cost to `ctx.usage`;
+- `ctx.execute(program, tests)` runs a program on tests in the sandbox (only the view's
+  visible tests or tests the strategy made itself ever reach it), counts the execution and
+  records it in the trace;
+- `ctx.record(kind, content, ...)` appends a trace node (program, generated_test, feedback,
+  reflection, explanation, ranking, ...), with the usage that produced it.
+
+Every model call's usage is recorded on the node that holds what the call produced and
+every execution's on its "execution" node, so the nodes of a trace add up to `ctx.usage`.
+
+Failures of the machinery are exceptions (`BudgetExceeded`, `ModelError`,
+`ExecutionInfraError`); `run_guarded` turns them into a `Solution` that keeps the best
+programs found so far and says what went wrong in `error`, never a disguised answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypeVar
+
+import anyio
+
+from codeloop.models.base import Backend, ModelError
+from codeloop.types import (
+    Budget,
+    Completion,
+    ExecRequest,
+    ExecResult,
+    GenerationRequest,
+    Limits,
+    Node,
+    ProblemView,
+    Sampling,
+    Status,
+    TestCase,
+    TestSuite,
+    Usage,
+)
+
+__all__ = [
+    "Answers",
+    "BudgetExceeded",
+    "ExecutionInfraError",
+    "Executor",
+    "Solution",
+    "SolveContext",
+    "Strategy",
+    "gather_all",
+    "run_guarded",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Solution:
+    """What a strategy returns: programs ranked best first, its trace, what it spent."""
+
+    programs: tuple[str, ...]  # complete programs, best first; empty only with `error`
+    trace: tuple[Node, ...]
+    usage: Usage
+    error: str = ""  # a strategy-level failure (budget exhausted, model error), else ""
+    raw: tuple[str, ...] = ()  # the model's text behind programs[i], same order
+
+
+class BudgetExceeded(Exception):
+    """The next call or execution would exceed the budget (`resource` says which limit)."""
+
+    def __init__(self, resource: str) -> None:
+        self.resource = resource
+        super().__init__(f"budget exhausted: {resource}")
+
+
+class ExecutionInfraError(Exception):
+    """The sandbox broke while running a program: not the program's fault, no feedback."""
+
+
+class Executor(Protocol):
+    """What the context needs from an executor (`LocalExecutor` is one)."""
+
+    async def run(self, request: ExecRequest) -> ExecResult: ...
+
+
+Strategy = Callable[["SolveContext"], Awaitable[Solution]]
+
+
+def _passed_count(result: ExecResult) -> int:
+    return sum(1 for outcome in result.outcomes if outcome.status is Status.PASSED)
+
+
+class SolveContext:
+    """Budget, model, executor and trace for one strategy solving one problem."""
+
+    def __init__(
+        self,
+        view: ProblemView,
+        backend: Backend,
+        executor: Executor,
+        budget: Budget,
+        *,
+        sampling: Sampling | None = None,
+        exec_limits: Limits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.view = view
+        self.backend = backend
+        self.executor = executor
+        self.budget = budget
+        self.sampling = sampling if sampling is not None else Sampling()
+        self.exec_limits = exec_limits if exec_limits is not None else Limits()
+        self._clock = clock
+        self._started = clock()
+        self._nodes: list[Node] = []
+        self._usage = Usage()
+        self._calls_in_flight = 0
+        self._executions_started = 0
+        # suites by the identity of the tests tuple: a suite's key is computed once and the
+        # sandbox receives each suite once, so strategies pass the same tuple again
+        self._suites: dict[int, tuple[tuple[TestCase, ...], TestSuite]] = {}
+
+    # ------------------------------------------------------------------------ budget
+
+    @property
+    def elapsed_s(self) -> float:
+        return self._clock() - self._started
+
+    def _check_seconds(self) -> None:
+        if self.budget.seconds is not None and self.elapsed_s >= self.budget.seconds:
+            raise BudgetExceeded("seconds")
+
+    def _check_call(self) -> None:
+        used = self._usage.calls + self._usage.cached_calls + self._calls_in_flight
+        if self.budget.calls is not None and used + 1 > self.budget.calls:
+            raise BudgetExceeded("calls")
+        # Tokens are known only after a call: refuse once they are used up (the last call
+        # allowed may overshoot by what it spends).
+        if self.budget.tokens is not None and self._usage.tokens >= self.budget.tokens:
+            raise BudgetExceeded("tokens")
+        self._check_seconds()
+
+    def _check_execution(self) -> None:
+        if self.budget.executions is not None and (
+            self._executions_started + 1 > self.budget.executions
+        ):
+            raise BudgetExceeded("executions")
+        self._check_seconds()
+
+    def executions_left(self) -> int | None:
+        """How many more executions the budget allows (None: no limit)."""
+        if self.budget.executions is None:
+            return None
+        return max(0, self.budget.executions - self._executions_started)
+
+    # ------------------------------------------------------------------------ model
+
+    async def generate(self, request: GenerationRequest) -> list[Completion]:
+        """Ask the model; raises BudgetExceeded before a call the budget does not allow,
+        and the backend's ModelError when the call fails."""
+        self._check_call()
+        if request.task_id is None:
+            request = replace(request, task_id=self.view.task_id)
+        self._calls_in_flight += 1
+        try:
+            completions = await self.backend.generate(request)
+        finally:
+            self._calls_in_flight -= 1
+        for completion in completions:
+            self._usage = self._usage + completion.usage
+        return completions
+
+    # --------------------------------------------------------------------- execution
+
+    async def execute(
+        self,
+        program: str,
+        tests: Sequence[TestCase],
+        *,
+        fail_fast: bool = False,
+        parent: int | None = None,
+        label: str = "",
+        limits: Limits | None = None,
+    ) -> ExecResult:
+        """Run `program` on `tests` (visible or strategy-made); records an "execution" node
+        under `parent`.  `limits` replaces the run's limits (a strategy's own time limit
+        for its generated tests).  Raises BudgetExceeded before an execution the budget
+        does not allow, ExecutionInfraError when the sandbox itself failed."""
+        self._check_execution()
+        self._executions_started += 1
+        suite = self._suite(tests)
+        result = await self.executor.run(
+            ExecRequest(program, suite, limits=limits or self.exec_limits, fail_fast=fail_fast)
+        )
+        cost = Usage(executions=1)
+        self._usage = self._usage + cost
+        passed = _passed_count(result)
+        summary = f"{result.status.value}: passed {passed} of {len(suite.tests)} tests"
+        if result.status is Status.INFRA_ERROR or result.infra_error:
+            self.record(
+                "execution",
+                summary + f" (sandbox failure: {result.infra_error})",
+                parent=parent,
+                usage=cost,
+                status=result.status.value,
+                infra_error=result.infra_error,
+            )
+            raise ExecutionInfraError(result.infra_error or "the sandbox failed to run the program")
+        self.record(
+            "execution",
+            summary,
+            parent=parent,
+            usage=cost,
+            status=result.status.value,
+            passed=passed,
+            total=len(suite.tests),
+            label=label,
+            duration_s=round(result.duration_s, 4),
+        )
+        return result
+
+    def _suite(self, tests: Sequence[TestCase]) -> TestSuite:
+        if isinstance(tests, tuple):
+            cached = self._suites.get(id(tests))
+            if cached is not None and cached[0] is tests:
+                return cached[1]
+        frozen = tuple(tests)
+        suite = TestSuite(tests=frozen, entry_point=self.view.entry_point, kind=self.view.kind)
+        if isinstance(tests, tuple):
+            self._suites[id(tests)] = (tests, suite)
+        return suite
+
+    # ------------------------------------------------------------------------- trace
+
+    def record(
+        self,
+        kind: str,
+        content: str,
+        *,
+        parent: int | None = None,
+        usage: Usage | None = None,
+        **metadata: Any,
+    ) -> int:
+        """Append a trace node; returns its id."""
+        if parent is not None and not 0 <= parent < len(self._nodes):
+            raise ValueError(f"no trace node {parent} to attach to")
+        node_id = len(self._nodes)
+        self._nodes.append(
+            Node(
+                id=node_id,
+                parent=parent,
+                kind=kind,
+                content=content,
+                usage=usage if usage is not None else Usage(),
+                metadata=metadata,
+            )
+        )
+        return node_id
+
+    @property
+    def trace(self) -> tuple[Node, ...]:
+        return tuple(self._nodes)
+
+    @property
+    def usage(self) -> Usage:
+        return self._usage
+
+
+@dataclass
+class Answers:
+    """The programs a strategy would return right now, best first (with their raw text).
+
+    Strategies keep this current as they go, so that an interruption (budget, model error)
+    still returns the best found so far.
+    """
+
+    programs: list[str] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+
+    def set(self, programs: Sequence[str], raw: Sequence[str]) -> None:
+        if len(programs) != len(raw):
+            raise ValueError("one raw text per program")
+        self.programs = list(programs)
+        self.raw = list(raw)
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, BudgetExceeded):
+        return str(exc)
+    if isinstance(exc, ModelError):
+        flag = " (retryable)" if exc.retryable else ""
+        return f"model error{flag}: {type(exc).__name__}: {exc}"
+    if isinstance(exc, ExecutionInfraError):
+        return f"sandbox error: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def run_guarded(
+    ctx: SolveContext, answers: Answers, body: Callable[[], Awaitable[None]]
+) -> Solution:
+    """Run a strategy's body; budget, model and sandbox failures end it with the best
+    programs found so far and an `error` saying why (also recorded as an "error" node)."""
+    error = ""
+    try:
+        await body()
+    except (BudgetExceeded, ModelError, ExecutionInfraError) as exc:
+        error = describe_error(exc)
+        metadata: dict[str, Any] = {"error_type": type(exc).__name__}
+        if isinstance(exc, BudgetExceeded):
+            metadata["resource"] = exc.resource
+        if isinstance(exc, ModelError):
+            metadata["retryable"] = exc.retryable
+        ctx.record("error", error, **metadata)
+    if not answers.programs and not error:
+        error = "no program produced"
+    return Solution(
+        programs=tuple(answers.programs),
+        trace=ctx.trace,
+        usage=ctx.usage,
+        error=error,
+        raw=tuple(answers.raw),
+    )
+
+
+async def gather_all(
+    thunks: Sequence[Callable[[], Awaitable[T]]],
+) -> tuple[list[T | None], BaseException | None]:
+    """Run all concurrently; results in order (None where one raised) and the first
+    exception by position.  Every thunk runs to completion, so work already paid for is
+    kept when another one hits the budget."""
+    results: list[T | None] = [None] * len(thunks)
+    errors: list[BaseException | None] = [None] * len(thunks)
+
+    async def one(index: int) -> None:
+        try:
+            results[index] = await thunks[index]()
+        except Exception as exc:  # collected, re-raised by the caller in order
+            errors[index] = exc
+
+    async with anyio.create_task_group() as group:
+        for index in range(len(thunks)):
+            group.start_soon(one, index)
+    first = next((e for e in errors if e is not None), None)
+    return results, first

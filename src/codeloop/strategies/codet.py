@@ -1,0 +1,438 @@
+"""`codet`: CodeT (Chen et al., 2022): rank sampled programs by dual execution agreement.
+
+1. Sample `n` programs (purpose "code") and `m` test samples (purpose "tests").  With a
+   completion model (and recorded samples, `replay:`) this is CodeT's own format: programs
+   are continuations of the prompt cut at CodeT's stop sequences; test samples continue
+   ``<prompt>    pass\\n\\n# check the correctness of <entry_point>\\nassert `` and are split
+   on ``assert `` into assertions, each cut the same way, keeping the first
+   `tests_per_sample` that name the entry point and compile.  A chat model is asked for the
+   function, and for assert lines.
+2. Every distinct program runs on every distinct generated test (no fail-fast); programs
+   with the same syntax tree share one run, and a program that does not compile passes
+   nothing without running.  Each test
+   has CodeT's per-test time limit; a test that times out counts as failed and the tests
+   after it still run (the sandbox ends a run at a timeout, so the rest run again).  One
+   deviation, for speed: a program that has timed out on `max_timeouts` tests (default 5)
+   fails the rest without running them.  On the CodeT HumanEval recordings such programs
+   hang on nearly every test (one program of HumanEval/17 times out on 255 of 257), and
+   each timeout burns a CPU for the whole limit; `max_timeouts=None` runs them all.
+   A program must load (and define the entry point) before its tests count; one that runs
+   code or imports third-party modules when it loads gets `load_time_limit_s` (0.5 s) to
+   do so.  CodeGen often appends imports after the function (``import torch``, which takes
+   3 s here); CodeT's harness gave loading whatever the per-test budget left, so there such
+   a program's fate depended on what its environment had installed.
+3. Programs that pass exactly the same set of tests form a consensus set.  A set's score is
+   f(programs in it) x (tests it passes), counting duplicate samples and duplicate tests as
+   often as they were sampled, as CodeT does.  f is the square root (`program_weight =
+   "sqrt"`, CodeT's released code, which reproduces its published HumanEval numbers) or the
+   count itself (`"count"`, the formula as the paper writes it).
+4. Programs are ranked by their set's score (ties: the set sampled first wins; inside a set,
+   sample order); programs that pass no generated test come last, in sample order.  The
+   answer is the first; all distinct programs are returned, ranked.  The "ranking" trace
+   node lists the sets with their scores and sample counts, which is what CodeT's own
+   pass@k (ties broken by expectation) needs.
+
+Generated asserts become data tests (call, expected value, comparison in the trusted
+parent) where they convert, else code run in the sandbox; both behave as CodeT's asserts.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import sys
+import warnings
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from codeloop.extract import CODET_STOPS, DEFAULT_STOPS, Mode
+from codeloop.strategies import prompts
+from codeloop.strategies.base import (
+    Answers,
+    Solution,
+    SolveContext,
+    Strategy,
+    gather_all,
+    run_guarded,
+)
+from codeloop.strategies.common import (
+    ModeSetting,
+    assertion_test,
+    at_least,
+    chat_assertions,
+    code_request,
+    extract,
+    parse_settings,
+    resolve_mode,
+    sampling_for,
+    split_assertions,
+)
+from codeloop.types import GenerationRequest, Message, Status, TestCase, TestKind
+
+# a program whose process dies fails every test, as in CodeT (one process runs them all);
+# after a test that ends the run otherwise (timeout, memory) the tests after it run again
+_DEATH = (Status.SIGNAL, Status.EXITED_EARLY)
+# passes when the program loads and defines the entry point (the sandbox calls check(entry))
+_LOAD_PROBE = TestCase(
+    kind=TestKind.CODE,
+    code="def check(candidate):\n    pass\n",
+    source="(the program loads and defines the entry point)",
+)
+
+
+@dataclass(frozen=True)
+class CodeTSettings:
+    n: int = 100  # programs sampled
+    m: int = 100  # test samples
+    tests_per_sample: int = 5  # CodeT keeps the first 5 assertions of each test sample
+    tests_asked: int = 10  # chat mode: assert lines asked for per test sample
+    program_weight: Literal["sqrt", "count"] = "sqrt"
+    test_time_limit_s: float | None = 0.1  # CodeT's per-test timeout
+    # a program that timed out on this many tests fails the rest (None: run them all)
+    max_timeouts: int | None = 5
+    # time to load a program that runs code or imports third-party modules when it loads
+    load_time_limit_s: float = 0.5
+    mode: ModeSetting = "auto"
+    temperature: float | None = None  # None: the run's sampling (CodeT: 0.8, top-p 0.95)
+    max_tokens: int | None = None  # CodeT: 300
+
+    def check(self) -> None:
+        at_least("n", self.n, 1)
+        at_least("m", self.m, 0)
+        at_least("tests_per_sample", self.tests_per_sample, 1)
+        at_least("tests_asked", self.tests_asked, 1)
+        if self.test_time_limit_s is not None and self.test_time_limit_s <= 0:
+            raise ValueError("setting test_time_limit_s must be positive")
+        at_least("temperature", self.temperature, 0.0)
+        at_least("max_tokens", self.max_tokens, 1)
+        at_least("max_timeouts", self.max_timeouts, 1)
+        if self.load_time_limit_s <= 0:
+            raise ValueError("setting load_time_limit_s must be positive")
+
+
+@dataclass(frozen=True)
+class ConsensusSet:
+    programs: tuple[int, ...]  # distinct program ids, sample order
+    tests: frozenset[int]  # distinct test ids they all pass
+    samples: int  # program samples in the set (duplicates counted)
+    tests_weight: int  # test samples behind the tests (duplicates counted)
+    score: float
+
+
+def rank_consensus(
+    passed: list[frozenset[int] | None],
+    program_counts: list[int],
+    test_counts: list[int],
+    *,
+    program_weight: str = "sqrt",
+) -> list[ConsensusSet]:
+    """Consensus sets ranked best first: programs grouped by the exact set of tests they
+    pass, scored f(#program samples) x #test samples passed.  Programs that pass nothing
+    (or did not run: None) come last in one score-0 group per program, in sample order.
+    `passed[i]` belongs to distinct program i; programs are numbered in sample order."""
+    weight: Callable[[int], float] = math.sqrt if program_weight == "sqrt" else float
+    groups: dict[frozenset[int], list[int]] = {}
+    for program, tests in enumerate(passed):
+        if tests:
+            groups.setdefault(tests, []).append(program)
+    sets = []
+    for tests, members in groups.items():
+        samples = sum(program_counts[p] for p in members)
+        tests_weight = sum(test_counts[t] for t in tests)
+        sets.append(
+            ConsensusSet(
+                tuple(members), tests, samples, tests_weight, weight(samples) * tests_weight
+            )
+        )
+    sets.sort(key=lambda s: (-s.score, s.programs[0]))
+    for program, tests in enumerate(passed):
+        if not tests:
+            sets.append(ConsensusSet((program,), frozenset(), program_counts[program], 0, 0.0))
+    return sets
+
+
+def _is_literal(node: ast.expr | None) -> bool:
+    if node is None:
+        return True
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return isinstance(node, ast.Name | ast.Attribute)
+    return True
+
+
+def loads_quickly(code: str) -> bool:
+    """Whether loading `code` only defines things: functions without decorators and with
+    plain defaults, standard-library imports, assignments of literals.  Anything else
+    (a loop, a call, a third-party import such as torch) may take long before any test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            module = ast.parse(code)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return True  # fails at once
+    for node in module.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            defaults = [*node.args.defaults, *node.args.kw_defaults]
+            if node.decorator_list or not all(_is_literal(d) for d in defaults):
+                return False
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            if isinstance(node, ast.ImportFrom):
+                if node.level or node.module is None:
+                    return False
+                names = [node.module]
+            else:
+                names = [alias.name for alias in node.names]
+            if any(name.split(".")[0] not in sys.stdlib_module_names for name in names):
+                return False
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            if not _is_literal(node.value):
+                return False
+        elif not (
+            isinstance(node, ast.Pass)
+            or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+        ):
+            return False
+    return True
+
+
+def behaviour_key(code: str) -> str | None:
+    """Programs with the same syntax tree behave the same (comments and layout aside), so
+    one run serves them all.  None for a program that does not compile: it passes nothing,
+    as in CodeT, and needs no run."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            module = ast.parse(code)
+            compile(module, "<program>", "exec", dont_inherit=True)
+        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+            return None
+    return ast.dump(module)
+
+
+def make_codet(**settings: object) -> Strategy:
+    config = parse_settings(CodeTSettings, "codet", settings)
+
+    async def sample_programs(
+        ctx: SolveContext, mode: Mode
+    ) -> tuple[list[str], list[str], list[int]]:
+        stops = CODET_STOPS if mode == "completion" else DEFAULT_STOPS
+        request = code_request(
+            ctx,
+            mode,
+            config.n,
+            temperature=config.temperature,
+            max_tokens=config.max_tokens,
+            stops=stops,
+        )
+        completions = await ctx.generate(request)
+        codes, raws, nodes = [], [], []
+        for index, completion in enumerate(completions):
+            extracted = extract(ctx.view, completion.text, mode, stops)
+            nodes.append(
+                ctx.record(
+                    "program",
+                    extracted.code,
+                    usage=completion.usage,
+                    raw=completion.text,
+                    how=extracted.how,
+                    sample=index,
+                )
+            )
+            codes.append(extracted.code)
+            raws.append(completion.text)
+        return codes, raws, nodes
+
+    async def sample_tests(ctx: SolveContext, mode: Mode) -> list[list[str]]:
+        view = ctx.view
+        entry = view.entry_point
+        if not entry or config.m == 0:
+            return []
+        if mode == "completion":
+            request = GenerationRequest(
+                prompt=prompts.codet_tests_prompt(view),
+                n=config.m,
+                sampling=sampling_for(
+                    ctx, temperature=config.temperature, max_tokens=config.max_tokens, stop=()
+                ),
+                purpose="tests",
+            )
+        else:
+            request = GenerationRequest(
+                messages=(
+                    Message("system", prompts.SYSTEM_TESTS),
+                    Message("user", prompts.tests_request_text(view, config.tests_asked)),
+                ),
+                n=config.m,
+                sampling=sampling_for(
+                    ctx, temperature=config.temperature, max_tokens=config.max_tokens
+                ),
+                purpose="tests",
+            )
+        completions = await ctx.generate(request)
+        samples = []
+        for index, completion in enumerate(completions):
+            if mode == "completion":
+                found = split_assertions(
+                    completion.text, entry, stops=CODET_STOPS, limit=config.tests_per_sample
+                )
+            else:
+                found = chat_assertions(completion.text, entry, limit=config.tests_per_sample)
+            ctx.record(
+                "generated_test",
+                completion.text,
+                usage=completion.usage,
+                assertions=found,
+                sample=index,
+            )
+            samples.append(found)
+        return samples
+
+    async def run_on_tests(
+        ctx: SolveContext,
+        code: str,
+        tests: list[TestCase],
+        node: int,
+        batches: dict[tuple[int, bool], tuple[TestCase, ...]],
+    ) -> frozenset[int]:
+        """Ids of the generated tests `code` passes, CodeT's way: a test that times out
+        fails and the tests after it still run; a program that does not load, or whose
+        process dies, passes nothing.
+
+        A load probe (a no-op test that needs the entry point) comes first.  The sandbox
+        bounds a run by the sum of its tests' limits, so a program that may take long to
+        load (it runs code or imports third-party modules when it loads) is first loaded
+        alone, within `load_time_limit_s`; the others load and run in one go."""
+        limit = config.test_time_limit_s
+        limits = replace(ctx.exec_limits, time_s=limit) if limit is not None else None
+        probe = replace(_LOAD_PROBE, time_limit_s=limit)
+        if not loads_quickly(code):
+            load_limits = replace(ctx.exec_limits, time_s=config.load_time_limit_s)
+            alone = batches.setdefault((-1, True), (probe,))
+            loaded = await ctx.execute(code, alone, parent=node, label="load", limits=load_limits)
+            if not loaded.passed:
+                return frozenset()  # does not load in time, or no entry point
+        passed: set[int] = set()
+        start, first, timeouts = 0, True, 0
+        while start < len(tests):
+            batch = batches.get((start, first))
+            if batch is None:
+                batch = batches[(start, first)] = ((probe,) if first else ()) + tuple(tests[start:])
+            result = await ctx.execute(code, batch, parent=node, label="generated", limits=limits)
+            outcomes = result.outcomes
+            offset = 1 if first else 0
+            if first and (not outcomes or outcomes[0].status is not Status.PASSED):
+                return frozenset()  # does not load, or no entry point
+            first = False
+            if any(o.status in _DEATH for o in outcomes):
+                return frozenset()  # the process died: CodeT's run fails as a whole
+            not_run = [o.index for o in outcomes if o.status is Status.NOT_RUN]
+            cut = not_run[0] if not_run else len(outcomes)  # where the run ended early
+            for outcome in outcomes[offset:cut]:
+                if outcome.status is Status.PASSED:
+                    passed.add(start + outcome.index - offset)
+            timeouts += sum(1 for o in outcomes if o.status is Status.TIMEOUT)
+            if config.max_timeouts is not None and timeouts >= config.max_timeouts:
+                break  # a program that hangs this often: the rest count as failed
+            if not offset < cut < len(outcomes):
+                break
+            start += cut - offset  # the tests after the one that ended the run
+        return frozenset(passed)
+
+    async def solve(ctx: SolveContext) -> Solution:
+        answers = Answers()
+
+        async def body() -> None:
+            mode = resolve_mode(config.mode, ctx.backend)
+            codes, raws, nodes = await sample_programs(ctx, mode)
+            answers.set(list(dict.fromkeys(codes)), _first_raws(codes, raws))
+            samples = await sample_tests(ctx, mode)
+
+            counts = Counter(codes)
+            distinct = list(counts)  # dicts keep first-seen order: sample order
+            first_index = {code: codes.index(code) for code in distinct}
+            test_counts = Counter(a for sample in samples for a in sample)
+            assertions: list[str] = []
+            tests: list[TestCase] = []
+            entry = ctx.view.entry_point or ""
+            for assertion in test_counts:
+                test = assertion_test(assertion, entry, config.test_time_limit_s)
+                if test is not None:
+                    assertions.append(assertion)
+                    tests.append(test)
+            if not tests:
+                ctx.record("ranking", "no generated tests: sample order", sets=[])
+                return
+
+            batches: dict[tuple[int, bool], tuple[TestCase, ...]] = {}
+
+            def job(code: str) -> Callable[[], Awaitable[frozenset[int]]]:
+                return lambda: run_on_tests(ctx, code, tests, nodes[first_index[code]], batches)
+
+            # one run per behaviour: programs that differ only in comments or layout share it
+            keys = [behaviour_key(code) for code in distinct]
+            representatives: dict[str, str] = {}
+            for key, code in zip(keys, distinct, strict=True):
+                if key is not None:
+                    representatives.setdefault(key, code)
+            outcomes, error = await gather_all([job(code) for code in representatives.values()])
+            by_key = dict(zip(representatives, outcomes, strict=True))
+            results = [frozenset() if key is None else by_key[key] for key in keys]
+            ranked_sets = rank_consensus(
+                results,
+                [counts[c] for c in distinct],
+                [test_counts[a] for a in assertions],
+                program_weight=config.program_weight,
+            )
+            order = [p for s in ranked_sets for p in s.programs]
+            answers.set(
+                [distinct[p] for p in order], [raws[first_index[distinct[p]]] for p in order]
+            )
+            rank_of = {p: r for r, p in enumerate(order)}
+            ctx.record(
+                "ranking",
+                _summary(ranked_sets, len(distinct), len(tests)),
+                sets=[_set_metadata(s, rank_of, counts, distinct) for s in ranked_sets],
+                tests=len(tests),
+                test_samples=sum(test_counts.values()),
+                programs=len(distinct),
+                program_weight=config.program_weight,
+            )
+            if error is not None:
+                raise error
+
+        return await run_guarded(ctx, answers, body)
+
+    return solve
+
+
+def _first_raws(codes: list[str], raws: list[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for code, raw in zip(codes, raws, strict=True):
+        seen.setdefault(code, raw)
+    return list(seen.values())
+
+
+def _set_metadata(
+    s: ConsensusSet, rank_of: dict[int, int], counts: Counter[str], distinct: list[str]
+) -> dict[str, Any]:
+    return {
+        "ranks": [rank_of[p] for p in s.programs],  # positions in Solution.programs
+        "samples": [counts[distinct[p]] for p in s.programs],
+        "tests_passed": sorted(s.tests),
+        "tests_weight": s.tests_weight,
+        "score": s.score,
+    }
+
+
+def _summary(sets: list[ConsensusSet], programs: int, tests: int) -> str:
+    scored = [s for s in sets if s.score > 0]
+    if not scored:
+        return f"{programs} programs pass none of {tests} generated tests: sample order"
+    top = scored[0]
+    return (
+        f"{programs} programs, {tests} generated tests, {len(scored)} consensus sets; "
+        f"best: {top.samples} samples passing {len(top.tests)} tests (score {top.score:.2f})"
+    )

@@ -1,0 +1,167 @@
+"""`codet`: dual execution agreement picks the consensus over wrong programs."""
+
+import pytest
+
+from codeloop.extract import CODET_STOPS
+from codeloop.models import MockBackend
+from codeloop.strategies import SolveContext, make_strategy
+from codeloop.strategies.codet import rank_consensus
+from codeloop.strategies.common import split_assertions
+from codeloop.types import Budget, GenerationRequest
+
+from .helpers import ADD_PROMPT, add_view, fenced, usage_adds_up
+
+pytestmark = pytest.mark.anyio
+
+VIEW = add_view()
+
+# three right programs that behave the same, four wrong ones that each behave differently
+RIGHT_BODIES = ["return a + b", "return b + a", "return sum((a, b))"]
+WRONG_BODIES = ["return a - b", "return a * b", "return a + b + 1", "return abs(a) + abs(b)"]
+# generated tests, mostly right; two wrong ones that a * b passes (so it passes as many
+# tests as the right programs: only agreement between programs tells them apart)
+TEST_SAMPLES = [
+    "add(1, 2) == 3\nassert add(2, 2) == 4\n",
+    "add(0, 0) == 0\nassert add(-1, 1) == 0\n",
+    "add(2, 3) == 6\n",
+    "add(3, 3) == 9\n\n# end of tests\nassert add(9, 9) == 0",
+]
+
+
+def by_purpose(code: list[str], tests: list[str], name="mock:script"):
+    queues = {"code": list(code), "tests": list(tests)}
+
+    def answer(request: GenerationRequest, index: int) -> str:
+        return queues[request.purpose].pop(0)
+
+    return MockBackend(answer, name=name)
+
+
+async def solve(backend, executor, budget=None, view=VIEW, **settings):
+    settings = {"n": 7, "m": 4, **settings}
+    ctx = SolveContext(view, backend, executor, budget or Budget())
+    return await make_strategy("codet", **settings)(ctx)
+
+
+def body_of(program: str) -> str:
+    return program.strip().splitlines()[-1].strip()
+
+
+async def test_consensus_beats_a_majority_of_wrong_singletons(executor):
+    # interleave: wrong programs come first in sample order
+    bodies = [WRONG_BODIES[0], WRONG_BODIES[1], RIGHT_BODIES[0], WRONG_BODIES[2]]
+    bodies += [RIGHT_BODIES[1], WRONG_BODIES[3], RIGHT_BODIES[2]]
+    backend = by_purpose(["    " + b + "\n" for b in bodies], TEST_SAMPLES, name="replay:recorded")
+    solution = await solve(backend, executor)
+    assert solution.error == ""
+    top3 = [body_of(p) for p in solution.programs[:3]]
+    assert top3 == RIGHT_BODIES  # the consensus set, in sample order
+    assert len(solution.programs) == 7
+    ranking = [n for n in solution.trace if n.kind == "ranking"][0]
+    best = ranking.metadata["sets"][0]
+    assert best["ranks"] == [0, 1, 2] and best["samples"] == [1, 1, 1]
+    assert best["tests_passed"] == [0, 1, 2, 3]
+    # CodeT splits on "assert " before cutting at stops: add(9, 9) == 0 counts too
+    assert ranking.metadata["tests"] == 7
+    # a * b passes as many generated tests, alone: second
+    assert body_of(solution.programs[3]) == "return a * b"
+    assert usage_adds_up(solution)
+
+
+async def test_completion_mode_uses_codets_prompts_and_truncation(executor):
+    code = ["    return a + b\n\n\ndef unused():\n    pass\n"] * 2
+    backend = by_purpose(code, ["add(1, 2) == 3\nassert add(2, 2) == 4\n"], name="replay:x")
+    solution = await solve(backend, executor, n=2, m=1)
+    code_request, tests_request = backend.requests
+    assert code_request.prompt == ADD_PROMPT and code_request.n == 2
+    assert (
+        tests_request.prompt == ADD_PROMPT + "    pass\n\n# check the correctness of add\nassert "
+    )
+    assert tests_request.purpose == "tests" and tests_request.n == 1
+    assert solution.programs == (ADD_PROMPT + "    return a + b\n\n",)
+    assert solution.raw == (code[0],)
+
+
+async def test_chat_mode_asks_for_asserts(executor):
+    tests_answer = "```python\nassert add(1, 2) == 3\nassert add(5, 5) == 10\n```"
+    backend = by_purpose(
+        [fenced("return a - b"), fenced("return a + b")], [tests_answer, tests_answer]
+    )
+    solution = await solve(backend, executor, n=2, m=2)
+    assert backend.requests[1].messages is not None
+    assert "assert add(...)" in backend.requests[1].messages[-1].content
+    assert body_of(solution.programs[0]) == "return a + b"
+
+
+async def test_a_test_that_times_out_fails_alone(executor):
+    hangs_on_two = "    while a == 2:\n        pass\n    return a + b\n"
+    backend = by_purpose(
+        [hangs_on_two, "    return a + b\n"],
+        ["add(2, 2) == 4\nassert add(1, 2) == 3\nassert add(3, 4) == 7\n"],
+        name="replay:x",
+    )
+    solution = await solve(backend, executor, n=2, m=1, test_time_limit_s=0.05)
+    ranking = [n for n in solution.trace if n.kind == "ranking"][0]
+    sets = {tuple(s["ranks"]): s["tests_passed"] for s in ranking.metadata["sets"]}
+    assert sets[(0,)] == [0, 1, 2]  # the right program first
+    assert sets[(1,)] == [1, 2]  # the hanging one still passes the tests after the hang
+    executions = [n for n in solution.trace if n.kind == "execution"]
+    assert [e.metadata["status"] for e in executions].count("timeout") == 1
+
+
+async def test_programs_that_do_not_load_or_die_pass_nothing(executor):
+    programs = [
+        "    return a + b\nwhile True:\n    pass\n",  # hangs while loading
+        "    import os\n    if a == 2:\n        os._exit(0)\n    return a + b\n",  # dies
+        "    return a + b\n",
+    ]
+    backend = by_purpose(programs, ["add(1, 2) == 3\nassert add(2, 2) == 4\n"], name="replay:x")
+    solution = await solve(backend, executor, n=3, m=1, test_time_limit_s=0.05)
+    assert body_of(solution.programs[0]) == "return a + b"
+    ranking = [n for n in solution.trace if n.kind == "ranking"][0]
+    assert [s["tests_passed"] for s in ranking.metadata["sets"]] == [[0, 1], [], []]
+
+
+async def test_without_generated_tests_sample_order(executor):
+    backend = by_purpose(["    return a - b\n", "    return a + b\n"], ["\n"], name="replay:x")
+    solution = await solve(backend, executor, n=2, m=1)
+    assert body_of(solution.programs[0]) == "return a - b"
+    assert solution.usage.executions == 0
+
+
+async def test_budget_exhausted_while_executing(executor):
+    backend = by_purpose(
+        ["    return a - b\n", "    return a + b\n"], TEST_SAMPLES[:2], name="replay:x"
+    )
+    solution = await solve(backend, executor, n=2, m=2, budget=Budget(executions=1))
+    assert solution.error == "budget exhausted: executions"
+    assert len(solution.programs) == 2
+
+
+def test_rank_consensus_weights():
+    # four programs agreeing on one test against one program passing three tests
+    passed = [frozenset({0})] * 4 + [frozenset({0, 1, 2})]
+    counts, tests = [1] * 5, [1, 1, 1]
+    # distinct programs with identical sets form one consensus set
+    sqrt_sets = rank_consensus(passed, counts, tests, program_weight="sqrt")
+    assert sqrt_sets[0].programs == (4,) and sqrt_sets[0].score == 3.0
+    assert sqrt_sets[1].programs == (0, 1, 2, 3) and sqrt_sets[1].score == 2.0
+    count_sets = rank_consensus(passed, counts, tests, program_weight="count")
+    assert count_sets[0].programs == (0, 1, 2, 3) and count_sets[0].score == 4.0
+
+
+def test_rank_consensus_counts_duplicate_samples_and_tests():
+    passed = [frozenset({0}), frozenset({1}), frozenset(), None]
+    sets = rank_consensus(passed, [1, 1, 5, 1], [1, 4], program_weight="count")
+    assert [s.programs for s in sets] == [(1,), (0,), (2,), (3,)]
+    assert [s.score for s in sets] == [4.0, 1.0, 0.0, 0.0]
+
+
+def test_split_assertions_like_codet():
+    sample = (
+        "\n    add([], 1) == False, 'continues a line'\nassert add(1, 2) == 3, 'ok'\n"
+        "assert other(1) == 2\nassert add(2, 2) == 4\n# done\nprint(add(1, 1))"
+    )
+    found = split_assertions(sample, "add", stops=CODET_STOPS)
+    assert found == ["assert add(1, 2) == 3, 'ok'", "assert add(2, 2) == 4"]
+    assert split_assertions(sample, "add", stops=CODET_STOPS, limit=1) == found[:1]

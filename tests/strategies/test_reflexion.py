@@ -1,0 +1,121 @@
+"""`reflexion`: own tests, self-reflection on failure, retries that carry the memory."""
+
+import pytest
+
+from codeloop.models import MockBackend
+from codeloop.strategies import SolveContext, make_strategy
+from codeloop.types import Budget, GenerationRequest
+
+from .helpers import RIGHT, WRONG, add_view, fenced, usage_adds_up
+
+pytestmark = pytest.mark.anyio
+
+TESTS_ANSWER = """Here are some tests:
+
+```python
+assert add(1, 1) == 2
+assert add(-1, 1) == 0
+assert add(10, 5) == 15
+assert add(1, 1) == 2
+```
+"""
+
+
+def scripted(code: list[str], reflections: list[str], tests: str = TESTS_ANSWER):
+    """A model that answers by purpose, recording what it was asked."""
+    queues = {"code": list(code), "reflection": list(reflections), "tests": [tests]}
+
+    def answer(request: GenerationRequest, index: int) -> str:
+        return queues[request.purpose].pop(0)
+
+    return MockBackend(answer)
+
+
+def requests(backend, purpose):
+    return [r for r in backend.requests if r.purpose == purpose]
+
+
+async def solve(backend, executor, view=None, budget=None, **settings):
+    ctx = SolveContext(view or add_view(), backend, executor, budget or Budget())
+    return await make_strategy("reflexion", **settings)(ctx)
+
+
+async def test_second_attempt_carries_the_reflection(executor):
+    reflection = "REFLECTION-7: the implementation subtracts; it must add a and b."
+    backend = scripted([WRONG, RIGHT], [reflection])
+    solution = await solve(backend, executor)
+    assert solution.error == ""
+    assert "return a + b" in solution.programs[0]
+    [tests_request] = requests(backend, "tests")
+    assert "add" in tests_request.messages[-1].content
+    [reflect] = requests(backend, "reflection")
+    report = reflect.messages[-1].content
+    assert "Tests failed:" in report and "assert add(1, 1) == 2  # output: 0" in report
+    first_code, second_code = requests(backend, "code")
+    assert reflection in second_code.messages[-1].content
+    assert reflection not in first_code.messages[-1].content
+    assert "return a - b" in second_code.messages[-1].content  # the previous implementation
+    kinds = [n.kind for n in solution.trace]
+    assert kinds == [
+        "generated_test",
+        "program",
+        "execution",
+        "feedback",
+        "reflection",
+        "program",
+        "execution",
+    ]
+    generated = solution.trace[0]
+    assert generated.metadata["assertions"] == [
+        "assert add(1, 1) == 2",
+        "assert add(-1, 1) == 0",
+        "assert add(10, 5) == 15",
+    ]
+    assert solution.trace[2].metadata["total"] == 3
+    assert usage_adds_up(solution)
+
+
+async def test_visible_tests_run_with_the_generated_ones(executor):
+    backend = scripted([RIGHT], [])
+    solution = await solve(backend, executor, view=add_view(((2, 3), 5)))
+    execution = [n for n in solution.trace if n.kind == "execution"][0]
+    assert execution.metadata["total"] == 4 and execution.metadata["passed"] == 4
+
+
+async def test_memory_accumulates_reflections(executor):
+    backend = scripted(
+        [WRONG, fenced("return a * b"), RIGHT], ["FIRST-REFLECTION", "SECOND-REFLECTION"]
+    )
+    solution = await solve(backend, executor, rounds=3)
+    third = requests(backend, "code")[2].messages[-1].content
+    assert "FIRST-REFLECTION" in third and "SECOND-REFLECTION" in third
+    assert "return a + b" in solution.programs[0]
+
+    backend = scripted(
+        [WRONG, fenced("return a * b"), RIGHT], ["FIRST-REFLECTION", "SECOND-REFLECTION"]
+    )
+    await solve(backend, executor, rounds=3, memory=1)
+    third = requests(backend, "code")[2].messages[-1].content
+    assert "FIRST-REFLECTION" not in third and "SECOND-REFLECTION" in third
+
+
+async def test_the_final_implementation_is_the_answer(executor):
+    # the second attempt passes fewer internal tests than the first: Reflexion keeps it
+    backend = scripted([fenced("return a + b + (a == 10)"), WRONG], ["try again"])
+    solution = await solve(backend, executor, rounds=1)
+    assert solution.programs == (solution.trace[-2].content,)
+    assert "a - b" in solution.programs[0]
+
+
+async def test_without_tests_the_first_implementation_stands(executor):
+    backend = scripted([WRONG], [], tests="I cannot write tests for this.")
+    solution = await solve(backend, executor)
+    assert solution.usage.executions == 0
+    assert "a - b" in solution.programs[0]
+
+
+async def test_budget_returns_the_latest_implementation(executor):
+    backend = scripted([WRONG, RIGHT], ["reflect"])
+    solution = await solve(backend, executor, budget=Budget(calls=3))
+    assert solution.error == "budget exhausted: calls"
+    assert "a - b" in solution.programs[0]

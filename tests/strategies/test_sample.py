@@ -1,0 +1,90 @@
+"""`sample`: n samples, best-of-n by visible tests, all n returned ranked."""
+
+import pytest
+
+from codeloop.models import MockBackend
+from codeloop.strategies import SolveContext, make_strategy
+from codeloop.types import Budget
+
+from .helpers import ADD_PROMPT, RIGHT, WRONG, add_view, fenced, usage_adds_up
+
+pytestmark = pytest.mark.anyio
+
+VIEW = add_view(((1, 2), 3), ((2, 2), 4), ((0, 5), 5))
+# passes 0, 3, 1 (a * b: only 2 * 2 == 4), 3 visible tests
+HALF = fenced("return a * b")
+RIGHT_TOO = fenced("return b + a")
+
+
+async def test_best_of_n_ranks_by_visible_tests_stably(executor):
+    backend = MockBackend([WRONG, RIGHT, HALF, RIGHT_TOO])
+    solution = await make_strategy("sample", n=4)(SolveContext(VIEW, backend, executor, Budget()))
+    assert solution.error == ""
+    ranked = [p.split("return ")[1].strip() for p in solution.programs]
+    assert ranked == ["a + b", "b + a", "a * b", "a - b"]
+    assert solution.raw == (RIGHT, RIGHT_TOO, HALF, WRONG)
+    assert len(backend.requests) == 1 and backend.requests[0].n == 4
+    assert solution.usage.executions == 4
+    assert usage_adds_up(solution)
+    ranking = [n for n in solution.trace if n.kind == "ranking"][0]
+    assert ranking.metadata["passed"] == [3, 3, 1, 0]
+
+
+async def test_duplicates_are_run_once_and_all_kept(executor):
+    backend = MockBackend([WRONG, WRONG, RIGHT])
+    solution = await make_strategy("sample", n=3)(SolveContext(VIEW, backend, executor, Budget()))
+    assert len(solution.programs) == 3
+    assert "a + b" in solution.programs[0]
+    assert solution.usage.executions == 2
+
+
+async def test_one_sample_or_no_tests_means_no_execution(executor):
+    view = add_view()
+    solution = await make_strategy("sample", n=2)(
+        SolveContext(view, MockBackend([WRONG, RIGHT]), executor, Budget())
+    )
+    assert solution.usage.executions == 0
+    assert "a - b" in solution.programs[0]  # sample order
+    solution = await make_strategy("sample")(
+        SolveContext(VIEW, MockBackend([WRONG]), executor, Budget())
+    )
+    assert solution.usage.executions == 0 and len(solution.programs) == 1
+
+
+async def test_chat_prompt_shows_tests_the_prompt_does_not(executor):
+    backend = MockBackend([RIGHT])
+    await make_strategy("sample", temperature=0.3)(SolveContext(VIEW, backend, executor, Budget()))
+    request = backend.requests[0]
+    assert request.sampling.temperature == 0.3
+    system, user = request.messages
+    assert system.role == "system" and user.role == "user"
+    assert ADD_PROMPT.strip() in user.content
+    assert "assert add(1, 2) == 3" in user.content
+    assert "```python" in user.content
+
+
+async def test_completion_mode_continues_the_prompt(executor):
+    backend = MockBackend(["    return a + b\n\n\ndef helper():\n    pass\n"], name="replay:fake")
+    solution = await make_strategy("sample")(SolveContext(VIEW, backend, executor, Budget()))
+    request = backend.requests[0]
+    assert request.prompt == ADD_PROMPT and request.messages is None
+    assert "\ndef" in request.sampling.stop
+    assert solution.programs == (ADD_PROMPT + "    return a + b\n\n",)
+
+
+async def test_execution_budget_keeps_what_ran(executor):
+    backend = MockBackend([WRONG, RIGHT, HALF])
+    solution = await make_strategy("sample", n=3)(
+        SolveContext(VIEW, backend, executor, Budget(executions=2))
+    )
+    assert solution.error == "budget exhausted: executions"
+    assert len(solution.programs) == 3
+    assert "a + b" in solution.programs[0]  # ranked among what ran; the unrun one last
+    assert "a * b" in solution.programs[-1]
+
+
+async def test_calls_budget_before_anything(executor):
+    backend = MockBackend([RIGHT])
+    solution = await make_strategy("sample")(SolveContext(VIEW, backend, executor, Budget(calls=0)))
+    assert solution.programs == () and solution.error == "budget exhausted: calls"
+    assert backend.calls == 0
