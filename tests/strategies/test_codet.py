@@ -5,9 +5,15 @@ import pytest
 from codeloop.extract import CODET_STOPS
 from codeloop.models import MockBackend
 from codeloop.strategies import SolveContext, make_strategy
-from codeloop.strategies.codet import rank_consensus
+from codeloop.strategies.codet import (
+    ImportTimes,
+    LoadProfile,
+    behaviour_key,
+    load_profile,
+    rank_consensus,
+)
 from codeloop.strategies.common import split_assertions
-from codeloop.types import Budget, GenerationRequest
+from codeloop.types import Budget, GenerationRequest, Status
 
 from .helpers import ADD_PROMPT, add_view, fenced, usage_adds_up
 
@@ -165,3 +171,59 @@ def test_split_assertions_like_codet():
     found = split_assertions(sample, "add", stops=CODET_STOPS)
     assert found == ["assert add(1, 2) == 3, 'ok'", "assert add(2, 2) == 4"]
     assert split_assertions(sample, "add", stops=CODET_STOPS, limit=1) == found[:1]
+
+
+def test_load_profile():
+    assert load_profile(
+        "import math\nfrom typing import List\ndef f(a=1, b=None):\n    pass\n"
+    ).quick
+    assert load_profile("def f(:\n").quick  # fails at once
+    torch = load_profile("def f():\n    pass\nimport torch.nn as nn\nfrom numpy import array\n")
+    assert not torch.runs_code and torch.imports == {"torch", "numpy"}
+    for code in [
+        "while True:\n    pass\n",
+        "def f():\n    pass\nf()\n",
+        "@decorate\ndef f():\n    pass\n",
+        "def f(x=compute()):\n    pass\n",
+        "X = compute()\n",
+        "from . import sibling\n",
+    ]:
+        assert load_profile(code).runs_code, code
+
+
+def test_import_times_learns_from_probes():
+    times = ImportTimes()
+    only_torch = LoadProfile(False, frozenset({"torch"}))
+    numpy_and_torch = LoadProfile(False, frozenset({"numpy", "torch"}))
+    times.learn(LoadProfile(False, frozenset({"numpy"})), Status.PASSED)
+    assert times.all_fast(LoadProfile(False, frozenset({"numpy"})))
+    times.learn(numpy_and_torch, Status.TIMEOUT)  # numpy is fast: torch is to blame
+    assert times.known_slow(only_torch) is None  # once may be a busy machine
+    times.learn(only_torch, Status.TIMEOUT)
+    assert times.known_slow(numpy_and_torch) == "torch"
+    times.learn(LoadProfile(True, frozenset({"pandas"})), Status.TIMEOUT)  # ran code too
+    times.learn(LoadProfile(True, frozenset({"pandas"})), Status.TIMEOUT)
+    assert times.known_slow(LoadProfile(False, frozenset({"pandas"}))) is None
+
+
+def test_behaviour_key_ignores_comments_and_layout():
+    a = "def f(a, b):\n    # add them\n    return a + b\n"
+    b = "def f(a,b):\n\n    return (a + b)  # sum\n"
+    assert behaviour_key(a) == behaviour_key(b)
+    assert behaviour_key(a) != behaviour_key("def f(a, b):\n    return b + a\n")
+    assert behaviour_key("def f(a, b)\n    return a\n") is None
+    assert behaviour_key("return 1\n") is None  # parses, does not compile
+
+
+async def test_equivalent_programs_share_one_run(executor):
+    code = [
+        "    return a + b  # one\n",
+        "    return (a + b)\n",
+        "    return a - b\n",
+        "    x = (\n",
+    ]
+    backend = by_purpose(code, ["add(1, 2) == 3\n"], name="replay:x")
+    solution = await solve(backend, executor, n=4, m=1)
+    assert solution.usage.executions == 2  # the two sums share a run; the broken one none
+    ranking = [n for n in solution.trace if n.kind == "ranking"][0]
+    assert ranking.metadata["sets"][0]["samples"] == [1, 1]

@@ -9,28 +9,34 @@
    function, and for assert lines.
 2. Every distinct program runs on every distinct generated test (no fail-fast); programs
    with the same syntax tree share one run, and a program that does not compile passes
-   nothing without running.  Each test
-   has CodeT's per-test time limit; a test that times out counts as failed and the tests
-   after it still run (the sandbox ends a run at a timeout, so the rest run again).  One
-   deviation, for speed: a program that has timed out on `max_timeouts` tests (default 5)
-   fails the rest without running them.  On the CodeT HumanEval recordings such programs
-   hang on nearly every test (one program of HumanEval/17 times out on 255 of 257), and
-   each timeout burns a CPU for the whole limit; `max_timeouts=None` runs them all.
-   A program must load (and define the entry point) before its tests count; one that runs
-   code or imports third-party modules when it loads gets `load_time_limit_s` (0.5 s) to
-   do so.  CodeGen often appends imports after the function (``import torch``, which takes
-   3 s here); CodeT's harness gave loading whatever the per-test budget left, so there such
-   a program's fate depended on what its environment had installed.
+   nothing without running.  Each test has CodeT's per-test time limit; a test that times
+   out counts as failed and the tests after it still run (the sandbox ends a run at a
+   timeout, so the rest run again).  A program whose process dies passes nothing, as when
+   CodeT's one process per program dies.
 3. Programs that pass exactly the same set of tests form a consensus set.  A set's score is
    f(programs in it) x (tests it passes), counting duplicate samples and duplicate tests as
    often as they were sampled, as CodeT does.  f is the square root (`program_weight =
    "sqrt"`, CodeT's released code, which reproduces its published HumanEval numbers) or the
    count itself (`"count"`, the formula as the paper writes it).
-4. Programs are ranked by their set's score (ties: the set sampled first wins; inside a set,
-   sample order); programs that pass no generated test come last, in sample order.  The
-   answer is the first; all distinct programs are returned, ranked.  The "ranking" trace
-   node lists the sets with their scores and sample counts, which is what CodeT's own
-   pass@k (ties broken by expectation) needs.
+4. Programs are ranked by their set's score; programs that pass no generated test come
+   last.  CodeT breaks ties at random; here they go to the program (or set) sampled most
+   often, then to sample order, so the answer is deterministic and, when nothing else
+   separates programs, the model's most frequent one.  The answer is the first; all
+   distinct programs are returned, ranked.  The "ranking" trace node lists the sets with
+   their scores and sample counts: what CodeT's own pass@k (ties by expectation) needs.
+
+Deviations, for speed (both settings, both measured on the CodeT HumanEval recordings):
+
+- `max_timeouts` (5): a program that has timed out on that many tests fails the rest
+  without running them.  Such programs hang on nearly every test (one program of
+  HumanEval/17 times out on 255 of 257), and each timeout burns a CPU for the whole limit.
+  `max_timeouts=None` runs them all.
+- `load_time_limit_s` (0.5 s): a program must load, and define the entry point, before its
+  tests count.  One that runs code or imports third-party modules when it loads is loaded
+  alone first, within this limit.  CodeGen often appends imports after the function
+  (``import torch`` takes 3 s here); CodeT's harness let loading use whatever the per-test
+  budget left, so there the fate of such a program depended on what was installed.  Which
+  modules load in time is learned as the run goes and shared by its tasks.
 
 Generated asserts become data tests (call, expected value, comparison in the trusted
 parent) where they convert, else code run in the sandbox; both behave as CodeT's asserts.
@@ -114,7 +120,7 @@ class CodeTSettings:
 
 @dataclass(frozen=True)
 class ConsensusSet:
-    programs: tuple[int, ...]  # distinct program ids, sample order
+    programs: tuple[int, ...]  # distinct program ids, the most sampled first
     tests: frozenset[int]  # distinct test ids they all pass
     samples: int  # program samples in the set (duplicates counted)
     tests_weight: int  # test samples behind the tests (duplicates counted)
@@ -130,15 +136,23 @@ def rank_consensus(
 ) -> list[ConsensusSet]:
     """Consensus sets ranked best first: programs grouped by the exact set of tests they
     pass, scored f(#program samples) x #test samples passed.  Programs that pass nothing
-    (or did not run: None) come last in one score-0 group per program, in sample order.
-    `passed[i]` belongs to distinct program i; programs are numbered in sample order."""
+    (or did not run: None) come last in one score-0 group per program.  Ties go to the
+    most sampled, then to sample order.  `passed[i]` belongs to distinct program i;
+    programs are numbered in sample order."""
     weight: Callable[[int], float] = math.sqrt if program_weight == "sqrt" else float
+
+    # ties go to the program sampled most often (the model's own consensus), then to
+    # sample order; CodeT breaks them at random
+    def most_sampled_first(program: int) -> tuple[int, int]:
+        return (-program_counts[program], program)
+
     groups: dict[frozenset[int], list[int]] = {}
     for program, tests in enumerate(passed):
         if tests:
             groups.setdefault(tests, []).append(program)
     sets = []
     for tests, members in groups.items():
+        members.sort(key=most_sampled_first)
         samples = sum(program_counts[p] for p in members)
         tests_weight = sum(test_counts[t] for t in tests)
         sets.append(
@@ -146,9 +160,9 @@ def rank_consensus(
                 tuple(members), tests, samples, tests_weight, weight(samples) * tests_weight
             )
         )
-    sets.sort(key=lambda s: (-s.score, s.programs[0]))
-    for program, tests in enumerate(passed):
-        if not tests:
+    sets.sort(key=lambda s: (-s.score, -s.samples, min(s.programs)))
+    for program in sorted(range(len(passed)), key=most_sampled_first):
+        if not passed[program]:
             sets.append(ConsensusSet((program,), frozenset(), program_counts[program], 0, 0.0))
     return sets
 
@@ -163,39 +177,92 @@ def _is_literal(node: ast.expr | None) -> bool:
     return True
 
 
-def loads_quickly(code: str) -> bool:
-    """Whether loading `code` only defines things: functions without decorators and with
-    plain defaults, standard-library imports, assignments of literals.  Anything else
-    (a loop, a call, a third-party import such as torch) may take long before any test."""
+@dataclass(frozen=True)
+class LoadProfile:
+    """What loading a program does besides defining functions and stdlib imports."""
+
+    runs_code: bool  # a loop, a call, a decorator, a class body...: may take any time
+    imports: frozenset[str]  # third-party modules imported at load (may be slow: torch)
+
+    @property
+    def quick(self) -> bool:
+        return not self.runs_code and not self.imports
+
+
+def load_profile(code: str) -> LoadProfile:
+    """Read from the syntax tree: functions without decorators and with plain defaults,
+    standard-library imports, assignments of literals and docstrings load at once."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             module = ast.parse(code)
         except (SyntaxError, ValueError, MemoryError, RecursionError):
-            return True  # fails at once
+            return LoadProfile(False, frozenset())  # fails at once
+    runs_code = False
+    imports: set[str] = set()
     for node in module.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             defaults = [*node.args.defaults, *node.args.kw_defaults]
             if node.decorator_list or not all(_is_literal(d) for d in defaults):
-                return False
+                runs_code = True
         elif isinstance(node, ast.Import | ast.ImportFrom):
             if isinstance(node, ast.ImportFrom):
                 if node.level or node.module is None:
-                    return False
+                    runs_code = True
+                    continue
                 names = [node.module]
             else:
                 names = [alias.name for alias in node.names]
-            if any(name.split(".")[0] not in sys.stdlib_module_names for name in names):
-                return False
+            imports.update(
+                top for name in names if (top := name.split(".")[0]) not in sys.stdlib_module_names
+            )
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             if not _is_literal(node.value):
-                return False
+                runs_code = True
         elif not (
             isinstance(node, ast.Pass)
             or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
         ):
-            return False
-    return True
+            runs_code = True
+    return LoadProfile(runs_code, frozenset(imports))
+
+
+def loads_quickly(code: str) -> bool:
+    return load_profile(code).quick
+
+
+class ImportTimes:
+    """Which third-party modules load within the load limit in this sandbox.
+
+    Learned from load probes and shared by all tasks of a run: a module that twice did not
+    load in time (torch takes 3 s here) makes the next program that imports it fail
+    without a run, and programs whose imports are all known to load get a single run."""
+
+    TIMEOUTS_TO_BE_SLOW = 2  # one timeout may be a busy machine
+
+    def __init__(self) -> None:
+        self.fast: set[str] = set()
+        self.slow: set[str] = set()
+        self._timeouts: Counter[str] = Counter()
+
+    def known_slow(self, profile: LoadProfile) -> str | None:
+        return next(iter(sorted(profile.imports & self.slow)), None)
+
+    def all_fast(self, profile: LoadProfile) -> bool:
+        return profile.imports <= self.fast
+
+    def learn(self, profile: LoadProfile, status: Status) -> None:
+        if profile.runs_code:
+            return  # the time may have gone anywhere
+        if status is Status.PASSED:
+            self.fast |= profile.imports
+        elif status is Status.TIMEOUT:
+            unknown = profile.imports - self.fast
+            if len(unknown) == 1:
+                (module,) = unknown
+                self._timeouts[module] += 1
+                if self._timeouts[module] >= self.TIMEOUTS_TO_BE_SLOW:
+                    self.slow.add(module)
 
 
 def behaviour_key(code: str) -> str | None:
@@ -214,6 +281,7 @@ def behaviour_key(code: str) -> str | None:
 
 def make_codet(**settings: object) -> Strategy:
     config = parse_settings(CodeTSettings, "codet", settings)
+    imports = ImportTimes()  # shared by the tasks of a run: the sandbox is the same
 
     async def sample_programs(
         ctx: SolveContext, mode: Mode
@@ -304,16 +372,32 @@ def make_codet(**settings: object) -> Strategy:
         A load probe (a no-op test that needs the entry point) comes first.  The sandbox
         bounds a run by the sum of its tests' limits, so a program that may take long to
         load (it runs code or imports third-party modules when it loads) is first loaded
-        alone, within `load_time_limit_s`; the others load and run in one go."""
+        alone, within `load_time_limit_s` (unless its imports are known to load in time);
+        the others load and run in one go."""
         limit = config.test_time_limit_s
-        limits = replace(ctx.exec_limits, time_s=limit) if limit is not None else None
         probe = replace(_LOAD_PROBE, time_limit_s=limit)
-        if not loads_quickly(code):
-            load_limits = replace(ctx.exec_limits, time_s=config.load_time_limit_s)
-            alone = batches.setdefault((-1, True), (probe,))
-            loaded = await ctx.execute(code, alone, parent=node, label="load", limits=load_limits)
-            if not loaded.passed:
-                return frozenset()  # does not load in time, or no entry point
+        profile = load_profile(code)
+        slow = None if profile.runs_code else imports.known_slow(profile)
+        if slow is not None:
+            ctx.record("skipped", f"imports {slow}, which does not load in time", parent=node)
+            return frozenset()
+        load_limit = limit
+        if not profile.quick:
+            load_limit = config.load_time_limit_s
+            if profile.runs_code or not imports.all_fast(profile):
+                alone = batches.setdefault((-1, True), (probe,))
+                loaded = await ctx.execute(
+                    code,
+                    alone,
+                    parent=node,
+                    label="load",
+                    limits=replace(ctx.exec_limits, time_s=load_limit),
+                )
+                status = loaded.outcomes[0].status if loaded.outcomes else loaded.status
+                imports.learn(profile, status)
+                if not loaded.passed:
+                    return frozenset()  # does not load in time, or no entry point
+        limits = replace(ctx.exec_limits, time_s=load_limit) if load_limit is not None else None
         passed: set[int] = set()
         start, first, timeouts = 0, True, 0
         while start < len(tests):
@@ -363,7 +447,18 @@ def make_codet(**settings: object) -> Strategy:
                     assertions.append(assertion)
                     tests.append(test)
             if not tests:
-                ctx.record("ranking", "no generated tests: sample order", sets=[])
+                order = sorted(range(len(distinct)), key=lambda p: (-counts[distinct[p]], p))
+                answers.set(
+                    [distinct[p] for p in order], [raws[first_index[distinct[p]]] for p in order]
+                )
+                ctx.record(
+                    "ranking",
+                    "no generated tests: the most sampled program first",
+                    sets=[
+                        {"ranks": [r], "samples": [counts[distinct[p]]], "score": 0.0}
+                        for r, p in enumerate(order)
+                    ],
+                )
                 return
 
             batches: dict[tuple[int, bool], tuple[TestCase, ...]] = {}
