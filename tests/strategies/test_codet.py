@@ -227,3 +227,15 @@ async def test_equivalent_programs_share_one_run(executor):
     assert solution.usage.executions == 2  # the two sums share a run; the broken one none
     ranking = [n for n in solution.trace if n.kind == "ranking"][0]
     assert ranking.metadata["sets"][0]["samples"] == [1, 1]
+
+
+async def test_generated_tests_run_under_the_memory_limit(executor):
+    greedy = "    if a == 2:\n        x = bytearray(200 * 1024 * 1024)\n    return a + b\n"
+    backend = by_purpose(
+        [greedy],
+        ["add(1, 2) == 3\nassert add(2, 2) == 4\nassert add(3, 4) == 7\n"],
+        name="replay:x",
+    )
+    solution = await solve(backend, executor, n=1, m=1, memory_limit_mb=128)
+    ranking = [n for n in solution.trace if n.kind == "ranking"][0]
+    assert ranking.metadata["sets"][0]["tests_passed"] == [0, 2]

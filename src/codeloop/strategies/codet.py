@@ -38,6 +38,9 @@ Deviations, for speed (both settings, both measured on the CodeT HumanEval recor
   budget left, so there the fate of such a program depended on what was installed.  Which
   modules load in time is learned as the run goes and shared by its tasks.
 
+Runs on generated tests get `memory_limit_mb` (512) of address space each: a test that
+needs more fails, as one that ran CodeT's machine out of memory would.
+
 Generated asserts become data tests (call, expected value, comparison in the trusted
 parent) where they convert, else code run in the sandbox; both behave as CodeT's asserts.
 """
@@ -100,6 +103,8 @@ class CodeTSettings:
     max_timeouts: int | None = 5
     # time to load a program that runs code or imports third-party modules when it loads
     load_time_limit_s: float = 0.5
+    # memory of each run on generated tests (None: the run's limit); hundreds run per task
+    memory_limit_mb: int | None = 512
     mode: ModeSetting = "auto"
     temperature: float | None = None  # None: the run's sampling (CodeT: 0.8, top-p 0.95)
     max_tokens: int | None = None  # CodeT: 300
@@ -116,6 +121,7 @@ class CodeTSettings:
         at_least("max_timeouts", self.max_timeouts, 1)
         if self.load_time_limit_s <= 0:
             raise ValueError("setting load_time_limit_s must be positive")
+        at_least("memory_limit_mb", self.memory_limit_mb, 64)
 
 
 @dataclass(frozen=True)
@@ -376,6 +382,9 @@ def make_codet(**settings: object) -> Strategy:
         the others load and run in one go."""
         limit = config.test_time_limit_s
         probe = replace(_LOAD_PROBE, time_limit_s=limit)
+        base = ctx.exec_limits
+        if config.memory_limit_mb is not None:
+            base = replace(base, memory_bytes=config.memory_limit_mb * 1024 * 1024)
         profile = load_profile(code)
         slow = None if profile.runs_code else imports.known_slow(profile)
         if slow is not None:
@@ -391,13 +400,13 @@ def make_codet(**settings: object) -> Strategy:
                     alone,
                     parent=node,
                     label="load",
-                    limits=replace(ctx.exec_limits, time_s=load_limit),
+                    limits=replace(base, time_s=load_limit),
                 )
                 status = loaded.outcomes[0].status if loaded.outcomes else loaded.status
                 imports.learn(profile, status)
                 if not loaded.passed:
                     return frozenset()  # does not load in time, or no entry point
-        limits = replace(ctx.exec_limits, time_s=load_limit) if load_limit is not None else None
+        limits = replace(base, time_s=load_limit) if load_limit is not None else base
         passed: set[int] = set()
         start, first, timeouts = 0, True, 0
         while start < len(tests):
