@@ -25,6 +25,7 @@ import struct
 import sys
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -36,6 +37,7 @@ FLUSH_BYTES = 32 * 1024
 FLUSH_INTERVAL_NS = 2_000_000  # 2 ms: bounds how long a failure goes unseen by the parent
 MESSAGE_CAP = 2000
 TRACEBACK_CAP = 4000
+TRACEBACK_FRAMES = 30
 
 # Exit codes the zygote reads when a child ends without sending "done".
 EXIT_HARNESS_BROKEN = 70  # the harness itself failed (isolation could not be applied, ...)
@@ -122,15 +124,24 @@ class _Channel:
 
 
 def _trimmed_traceback(exc: BaseException) -> str:
-    """The traceback limited to frames of the program (and test code), never the harness."""
+    """The traceback limited to frames of the program (and test code), never the harness.
+
+    Only the innermost TRACEBACK_FRAMES program frames are formatted: endless recursion
+    leaves ~1,000 frames on every failing test, and the text is capped anyway.
+    """
     try:
-        frames = [
-            f
-            for f in traceback.extract_tb(exc.__traceback__)
-            if f.filename in (PROGRAM_FILENAME, TEST_FILENAME)
-        ]
+        kept: deque[tuple[Any, int]] = deque(maxlen=TRACEBACK_FRAMES)
+        seen = 0
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename in (PROGRAM_FILENAME, TEST_FILENAME):
+                kept.append((tb.tb_frame, tb.tb_lineno))
+                seen += 1
+            tb = tb.tb_next
         lines = ["Traceback (most recent call last):\n"]
-        lines.extend(traceback.format_list(frames))
+        if seen > len(kept):
+            lines.append(f"  ... {seen - len(kept)} earlier frames of the program omitted\n")
+        lines.extend(traceback.StackSummary.extract(iter(kept)).format())
         lines.extend(traceback.format_exception_only(type(exc), exc))
         text = "".join(lines)
     except BaseException:
