@@ -385,6 +385,9 @@ def _print_run_report(report: Any) -> None:
         table.add_column(f"pass@{kk}", justify="right")
     for group, row in report.pass_at_k.items():
         table.add_row(group, *[f"{100 * row[kk]:.2f}" if kk in row else "-" for kk in ks])
+    for group, row in report.pass_at_k_ties.items():  # strategies that rank with ties (codet)
+        cells = [f"{100 * row[kk]:.2f}" if kk in row else "-" for kk in ks]
+        table.add_row(f"{group}, ties by expectation", *cells)
     out.print(table)
     cost, spent = report.cost, report.spent
     costs = Table(title="cost")

@@ -67,6 +67,11 @@ async def test_consensus_beats_a_majority_of_wrong_singletons(executor):
     best = ranking.metadata["sets"][0]
     assert best["ranks"] == [0, 1, 2] and best["samples"] == [1, 1, 1]
     assert best["tests_passed"] == [0, 1, 2, 3]
+    # the tie groups, typed: the positive-score sets, best first, (rank, samples) each
+    assert solution.tie_groups[0] == ((0, 1), (1, 1), (2, 1))
+    assert solution.tie_groups[1] == ((3, 1),) and not solution.no_consensus
+    scored = [s for s in ranking.metadata["sets"] if s["score"] > 0]
+    assert len(solution.tie_groups) == len(scored)
     # CodeT splits on "assert " before cutting at stops: add(9, 9) == 0 counts too
     assert ranking.metadata["tests"] == 7
     # a * b passes as many generated tests, alone: second
@@ -133,6 +138,16 @@ async def test_without_generated_tests_sample_order(executor):
     solution = await solve(backend, executor, n=2, m=1)
     assert body_of(solution.programs[0]) == "return a - b"
     assert solution.usage.executions == 0
+    # no consensus: one group of every program, every sample equally likely
+    assert solution.tie_groups == (((0, 1), (1, 1)),) and solution.no_consensus
+
+
+async def test_no_program_passes_a_generated_test_is_no_consensus(executor):
+    code = ["    return a - b\n", "    return a * b\n", "    return a - b\n"]
+    backend = by_purpose(code, ["add(1, 2) == 30\n"], name="replay:x")
+    solution = await solve(backend, executor, n=3, m=1)
+    assert body_of(solution.programs[0]) == "return a - b"  # the most sampled
+    assert solution.tie_groups == (((0, 2), (1, 1)),) and solution.no_consensus
 
 
 async def test_budget_exhausted_while_executing(executor):

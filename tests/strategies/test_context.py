@@ -174,3 +174,37 @@ async def test_run_guarded_without_programs_is_an_error(executor):
 
     solution = await run_guarded(ctx, Answers(), body)
     assert solution.error == "no program produced"
+
+
+async def test_run_guarded_keeps_the_tie_groups(executor):
+    ctx = SolveContext(VIEW, MockBackend([]), executor, Budget())
+    answers = Answers()
+
+    async def body():
+        answers.set([PROGRAM, RIGHT], ["a", "b"], tie_groups=[[(1, 3), (0, 2)]])
+
+    solution = await run_guarded(ctx, answers, body)
+    assert solution.tie_groups == (((1, 3), (0, 2)),) and not solution.no_consensus
+
+
+def test_tie_groups_are_checked():
+    from codeloop.strategies import Solution
+    from codeloop.types import Usage
+
+    def solution(groups, no_consensus=False):
+        return Solution(("p", "q"), (), Usage(), tie_groups=groups, no_consensus=no_consensus)
+
+    assert solution((((0, 1),), ((1, 2),))).tie_groups == (((0, 1),), ((1, 2),))
+    assert Solution(("p",), (), Usage()).tie_groups == ()
+    for bad in [
+        (((2, 1),),),  # no such program
+        (((0, 1), (0, 1)),),  # twice
+        (((0, 0),),),  # no samples
+        ((),),  # empty group
+    ]:
+        with pytest.raises(ValueError):
+            solution(bad)
+    with pytest.raises(ValueError):  # no consensus: exactly one group
+        solution((((0, 1),), ((1, 1),)), no_consensus=True)
+    with pytest.raises(ValueError):
+        Answers().set(["p"], ["r"], tie_groups=[[(1, 1)]])

@@ -7,10 +7,17 @@ verdicts.  Tasks run concurrently (one shared executor, one shared backend); eve
 task is in the store, so Ctrl-C or a crash loses only tasks in flight.
 
 Scores.  pass@1 is "the top-ranked program passes".  Ranked pass@k is "one of the top k
-ranked programs passes" (CodeT's metric); a task with fewer than k programs counts all of
-them.  k is reported where at least one task yielded k programs.  A task whose strategy
-errored (a model error that persisted after the backend's retries, a crash, a sandbox
-failure) counts as failed and is listed as an error: never a made-up answer, never a silent 0.
+ranked programs passes"; a task with fewer than k programs counts all of them.  k is
+reported where at least one task yielded k programs.  A task whose strategy errored (a model
+error that persisted after the backend's retries, a crash, a sandbox failure) counts as
+failed and is listed as an error: never a made-up answer, never a silent 0.
+
+Ties by expectation.  A strategy whose ranking leaves ties (codet's consensus sets) returns
+them as `Solution.tie_groups`; every program of the top max(k) groups (of the one group of
+every program, when there is no consensus) is scored too, and the report adds pass@k scored
+the way CodeT's evaluation scores a ranking: 1 - prod over the top k groups of (wrong
+samples / samples in the group), or the unbiased pass@k over all samples when there is no
+consensus.  Tasks without tie groups count there with their top-program figure.
 
 Resume.  A run is identified by its config (dataset, strategy, settings, model, per-task
 budget).  Rerunning with the same store skips every task already solved and scored under the
@@ -49,6 +56,7 @@ from codeloop.runs.store import (
     StoredSolution,
     verdict_of,
 )
+from codeloop.scoring.passk import pass_at_k
 from codeloop.scoring.reference import apply_reference, cache_dir, run_references
 from codeloop.tasks import load_tasks
 from codeloop.types import (
@@ -186,6 +194,9 @@ class TaskResult:
     usage: dict[str, Any]
     wall_s: float
     reused: bool  # came from the store, nothing was spent on it in this invocation
+    # group -> k -> pass@k with ties by expectation; empty when the strategy gave no ties
+    ties: dict[str, dict[str, float]] = field(default_factory=dict)
+    no_consensus: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -199,6 +210,8 @@ class TaskResult:
             "usage": self.usage,
             "wall_s": round(self.wall_s, 3),
             "reused": self.reused,
+            "pass_at_k_ties": self.ties,
+            "no_consensus": self.no_consensus,
         }
 
 
@@ -219,6 +232,10 @@ class RunReport:
     wall_s: float
     reused: int
     store: str | None = None
+    # group -> k -> pass@k with ties by expectation (empty: no task had tie groups)
+    pass_at_k_ties: dict[str, dict[str, float]] = field(default_factory=dict)
+    tasks_with_ties: int = 0  # finished tasks scored by expectation
+    tasks_without_consensus: int = 0  # of those, scored by the unbiased estimator
 
     @property
     def primary_group(self) -> str:
@@ -232,6 +249,10 @@ class RunReport:
         return {
             "pass_at_k": self.pass_at_k.get(self.primary_group, {}),
             "pass_at_k_by_group": self.pass_at_k,
+            "pass_at_k_ties": self.pass_at_k_ties.get(self.primary_group, {}),
+            "pass_at_k_ties_by_group": self.pass_at_k_ties,
+            "tasks_with_ties": self.tasks_with_ties,
+            "tasks_without_consensus": self.tasks_without_consensus,
             "groups": self.groups,
             "cost": self.cost,
             "spent_this_invocation": self.spent,
@@ -660,6 +681,8 @@ async def _solve(
             note=note,
             wall=wall,
             created=time.time(),
+            tie_groups=[list(group) for group in solution.tie_groups],
+            no_consensus=solution.no_consensus,
         )
     else:
         stored = StoredSolution(
@@ -708,10 +731,11 @@ async def _score(
     solution: StoredSolution,
     score_key: str,
 ) -> str:
-    """Run the top ranked programs on the hidden tests; returns an error text ("" when none)."""
+    """Run the top ranked programs, and every program of the top tie groups, on the hidden
+    tests; returns an error text ("" when none)."""
     began = time.monotonic()
-    top = max(state.options.ks)
-    programs = solution.programs[:top]
+    ranks = ranks_to_score(solution, max(state.options.ks))
+    programs = [solution.programs[rank] for rank in ranks]
     verdicts: list[RankVerdict] = []
     if programs:
         prepared = await _prepare(state, executor, task)
@@ -731,7 +755,7 @@ async def _score(
             error = f"sandbox error while scoring: {infra[0]}"
             state.scoring_errors[task.task_id] = error
             return error
-        for rank, sha in enumerate(shas):
+        for rank, sha in zip(ranks, shas, strict=True):
             result = results[sha]
             verdicts.append(verdict_of(rank, sha, result, _group_verdicts(prepared, result)))
     state.tables.record_verdicts(
@@ -745,7 +769,48 @@ async def _score(
     return ""
 
 
+def ranks_to_score(solution: StoredSolution, top: int) -> list[int]:
+    """The ranks scored: the top `top` programs and every program of the top `top` tie
+    groups (with no consensus, the one group of every program)."""
+    ranks = set(range(min(top, len(solution.programs))))
+    for group in solution.tie_groups[:top]:
+        ranks.update(rank for rank, _samples in group)
+    return sorted(ranks)
+
+
 # ----------------------------------------------------------------------------- report
+
+
+def tie_pass_at(
+    groups: list[list[tuple[int, int]]],
+    no_consensus: bool,
+    passed: Mapping[int, bool],
+    ks: Iterable[int],
+) -> dict[str, float]:
+    """k -> pass@k of a ranking with ties, scored by expectation (CodeT's evaluation).
+
+    One sample is drawn from each of the top k groups: pass@k = 1 - prod over those groups of
+    (wrong samples / samples), duplicates counted as sampled.  With no consensus every sample
+    is as likely: the unbiased pass@k over all samples (k capped at their number).
+    `passed` maps a rank to its verdict; a rank without one counts as wrong.
+    """
+    out: dict[str, float] = {}
+    if not groups:
+        return out
+    for k in ks:
+        if no_consensus:
+            (group,) = groups
+            n = sum(samples for _rank, samples in group)
+            c = sum(samples for rank, samples in group if passed.get(rank, False))
+            out[str(k)] = pass_at_k(n, c, min(k, n))
+            continue
+        miss = 1.0
+        for group in groups[:k]:
+            n = sum(samples for _rank, samples in group)
+            wrong = sum(samples for rank, samples in group if not passed.get(rank, False))
+            miss *= wrong / n
+        out[str(k)] = 1.0 - miss
+    return out
 
 
 def _report(
@@ -775,9 +840,17 @@ def _report(
         if not error and key not in scored:
             continue  # solved but not scored yet (stopped in between): not finished
         names = _group_names(task)
-        ranks = verdicts.get(key, []) if not error else []
-        groups = {name: [bool(v.groups.get(name)) for v in ranks] for name in names}
+        scored_ranks = verdicts.get(key, []) if not error else []
+        top = [v for v in scored_ranks if v.rank < max(options.ks)]
+        groups = {name: [bool(v.groups.get(name)) for v in top] for name in names}
         ranked = groups[names[-1]]
+        ties: dict[str, dict[str, float]] = {}
+        if not error and solution.tie_groups:
+            for name in names:
+                passed = {v.rank: bool(v.groups.get(name)) for v in scored_ranks}
+                ties[name] = tie_pass_at(
+                    solution.tie_groups, solution.no_consensus, passed, sorted(set(options.ks))
+                )
         results.append(
             TaskResult(
                 task_id=task.task_id,
@@ -790,14 +863,18 @@ def _report(
                 usage=solution.usage,
                 wall_s=solution.wall,
                 reused=task.task_id not in state.touched,
+                ties=ties,
+                no_consensus=bool(ties) and solution.no_consensus,
             )
         )
+    pass_at = ranked_pass_at(results, group_names, options.ks)
+    with_ties = [r for r in results if r.ties]
     return RunReport(
         config=config,
         run_key=run_key,
         tasks_selected=len(tasks),
         groups=group_names,
-        pass_at_k=ranked_pass_at(results, group_names, options.ks),
+        pass_at_k=pass_at,
         results=results,
         cost=cost_summary(_usage_of(r.usage) for r in results),
         spent={},
@@ -807,7 +884,33 @@ def _report(
         isolation={},
         wall_s=0.0,
         reused=0,
+        pass_at_k_ties=ties_pass_at(results, group_names, pass_at),
+        tasks_with_ties=len(with_ties),
+        tasks_without_consensus=sum(1 for r in with_ties if r.no_consensus),
     )
+
+
+def ties_pass_at(
+    results: list[TaskResult], groups: list[str], ranked: Mapping[str, Mapping[str, float]]
+) -> dict[str, dict[str, float]]:
+    """group -> k -> mean over finished tasks of pass@k with ties by expectation, for the k
+    of the ranked table; a task without tie groups (an errored one, a strategy that ranks
+    without ties) counts with its top-program figure.  Empty when no task had tie groups."""
+    if not any(r.ties for r in results):
+        return {}
+    table: dict[str, dict[str, float]] = {}
+    for name in groups:
+        row: dict[str, float] = {}
+        for k in ranked.get(name, {}):
+            total = 0.0
+            for r in results:
+                if r.ties:
+                    total += r.ties.get(name, {}).get(k, 0.0)
+                else:
+                    total += float(any(r.groups.get(name, [])[: int(k)]))
+            row[k] = total / len(results)
+        table[name] = row
+    return table
 
 
 def ranked_pass_at(

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +207,8 @@ CREATE TABLE IF NOT EXISTS run_solutions (
     note TEXT NOT NULL,           -- e.g. the budget ran out (not an error)
     wall REAL NOT NULL,
     created REAL NOT NULL,
+    ties TEXT NOT NULL DEFAULT '', -- JSON {"groups": [[[rank, samples], ...], ...],
+                                  --   "no_consensus": false}; '' when the strategy gave none
     PRIMARY KEY (run_key, task_id)
 );
 CREATE TABLE IF NOT EXISTS run_scored (
@@ -247,6 +249,23 @@ class StoredSolution:
     note: str
     wall: float
     created: float
+    # the strategy's tie groups (Solution.tie_groups): (rank, samples) per program, best first
+    tie_groups: list[list[tuple[int, int]]] = field(default_factory=list)
+    no_consensus: bool = False
+
+    def ties_json(self) -> str:
+        if not self.tie_groups:
+            return ""
+        groups = [[[rank, samples] for rank, samples in group] for group in self.tie_groups]
+        return json.dumps({"groups": groups, "no_consensus": self.no_consensus})
+
+
+def _ties_of(text: str | None) -> tuple[list[list[tuple[int, int]]], bool]:
+    if not text:
+        return [], False
+    data = json.loads(text)
+    groups = [[(int(rank), int(samples)) for rank, samples in group] for group in data["groups"]]
+    return groups, bool(data.get("no_consensus", False))
 
 
 @dataclass(frozen=True)
@@ -277,6 +296,20 @@ class RunTables:
         self.db = store.db
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.executescript(RUN_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Stores written before a column existed get it (with its default)."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(run_solutions)")}
+        if "ties" not in columns:
+            try:
+                self.db.execute(
+                    "ALTER TABLE run_solutions ADD COLUMN ties TEXT NOT NULL DEFAULT ''"
+                )
+            except sqlite3.OperationalError:  # another process added it first
+                columns = {row[1] for row in self.db.execute("PRAGMA table_info(run_solutions)")}
+                if "ties" not in columns:
+                    raise
 
     def _transaction(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
         self.db.execute("BEGIN IMMEDIATE")
@@ -336,8 +369,9 @@ class RunTables:
                     (run_key, solution.task_id),
                 ),
                 (
-                    "INSERT OR REPLACE INTO run_solutions VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO run_solutions (run_key, task_id, position, view_sha, "
+                    "programs, raw, trace, usage, error, note, wall, created, ties) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         run_key,
                         solution.task_id,
@@ -351,6 +385,7 @@ class RunTables:
                         solution.note,
                         solution.wall,
                         solution.created,
+                        solution.ties_json(),
                     ),
                 ),
             ]
@@ -359,11 +394,13 @@ class RunTables:
     def solutions(self, run_key: str) -> dict[str, StoredSolution]:
         rows = self.db.execute(
             "SELECT task_id, position, view_sha, programs, raw, trace, usage, error, note, wall, "
-            "created FROM run_solutions WHERE run_key = ? ORDER BY position",
+            "created, ties FROM run_solutions WHERE run_key = ? ORDER BY position",
             (run_key,),
         )
-        return {
-            row[0]: StoredSolution(
+        out: dict[str, StoredSolution] = {}
+        for row in rows:
+            groups, no_consensus = _ties_of(row[11])
+            out[row[0]] = StoredSolution(
                 task_id=row[0],
                 position=row[1],
                 view_sha=row[2],
@@ -375,9 +412,10 @@ class RunTables:
                 note=row[8],
                 wall=row[9],
                 created=row[10],
+                tie_groups=groups,
+                no_consensus=no_consensus,
             )
-            for row in rows
-        }
+        return out
 
     # -------------------------------------------------------------------------- verdicts
     def record_verdicts(

@@ -14,6 +14,11 @@ ask the model, what to run, when to stop, how to rank); the context does the boo
 Every model call's usage is recorded on the node that holds what the call produced and
 every execution's on its "execution" node, so the nodes of a trace add up to `ctx.usage`.
 
+A strategy that ranks by something that leaves ties (CodeT's consensus sets) says so in
+`Solution.tie_groups`: the ranked groups of equally good programs, with how many samples each
+program stands for, so the run can score the ranking by expectation over the ties as well as
+by its top program.
+
 Failures of the machinery are exceptions (`BudgetExceeded`, `ModelError`,
 `ExecutionInfraError`); `run_guarded` turns them into a `Solution` that keeps the best
 programs found so far and says what went wrong in `error`, never a disguised answer.
@@ -53,6 +58,7 @@ __all__ = [
     "Solution",
     "SolveContext",
     "Strategy",
+    "TieGroup",
     "gather_all",
     "run_guarded",
 ]
@@ -60,15 +66,51 @@ __all__ = [
 T = TypeVar("T")
 
 
+# One group of equally good programs: (index into Solution.programs, samples it stands for).
+TieGroup = tuple[tuple[int, int], ...]
+
+
 @dataclass(frozen=True)
 class Solution:
-    """What a strategy returns: programs ranked best first, its trace, what it spent."""
+    """What a strategy returns: programs ranked best first, its trace, what it spent.
+
+    `tie_groups` (optional): the ranking's groups of equally good programs, best first, each
+    program with the number of samples it stands for (duplicates counted as sampled).  A
+    random pick by expectation draws one sample from each of the top k groups (CodeT's
+    pass@k); programs in no group are never drawn.  Strategies that break no ties leave it
+    empty.  `no_consensus`: nothing separates the programs, every sample is equally likely;
+    `tie_groups` then holds exactly one group with every program (scored with the unbiased
+    pass@k over all samples).
+    """
 
     programs: tuple[str, ...]  # complete programs, best first; empty only with `error`
     trace: tuple[Node, ...]
     usage: Usage
     error: str = ""  # a strategy-level failure (budget exhausted, model error), else ""
     raw: tuple[str, ...] = ()  # the model's text behind programs[i], same order
+    tie_groups: tuple[TieGroup, ...] = ()
+    no_consensus: bool = False
+
+    def __post_init__(self) -> None:
+        check_tie_groups(self.tie_groups, self.no_consensus, len(self.programs))
+
+
+def check_tie_groups(groups: Sequence[TieGroup], no_consensus: bool, programs: int) -> None:
+    """ValueError unless `groups` are well formed for `programs` programs."""
+    seen: set[int] = set()
+    for group in groups:
+        if not group:
+            raise ValueError("tie_groups: an empty group")
+        for index, samples in group:
+            if not 0 <= index < programs:
+                raise ValueError(f"tie_groups: no program {index} (there are {programs})")
+            if index in seen:
+                raise ValueError(f"tie_groups: program {index} is in two groups")
+            if samples < 1:
+                raise ValueError(f"tie_groups: program {index} stands for {samples} samples")
+            seen.add(index)
+    if no_consensus and len(groups) != 1:
+        raise ValueError("no_consensus needs exactly one tie group (every program)")
 
 
 class BudgetExceeded(Exception):
@@ -282,12 +324,26 @@ class Answers:
 
     programs: list[str] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)
+    tie_groups: tuple[TieGroup, ...] = ()  # see Solution
+    no_consensus: bool = False
 
-    def set(self, programs: Sequence[str], raw: Sequence[str]) -> None:
+    def set(
+        self,
+        programs: Sequence[str],
+        raw: Sequence[str],
+        *,
+        tie_groups: Sequence[Sequence[tuple[int, int]]] = (),
+        no_consensus: bool = False,
+    ) -> None:
+        """A new ranking (its tie groups, if any, replace the earlier ones)."""
         if len(programs) != len(raw):
             raise ValueError("one raw text per program")
+        groups = tuple(tuple((int(i), int(c)) for i, c in group) for group in tie_groups)
+        check_tie_groups(groups, no_consensus, len(programs))
         self.programs = list(programs)
         self.raw = list(raw)
+        self.tie_groups = groups
+        self.no_consensus = no_consensus
 
 
 def describe_error(exc: BaseException) -> str:
@@ -325,6 +381,8 @@ async def run_guarded(
         usage=ctx.usage,
         error=error,
         raw=tuple(answers.raw),
+        tie_groups=answers.tie_groups,
+        no_consensus=answers.no_consensus,
     )
 
 

@@ -23,7 +23,10 @@
    often, then to sample order, so the answer is deterministic and, when nothing else
    separates programs, the model's most frequent one.  The answer is the first; all
    distinct programs are returned, ranked.  The "ranking" trace node lists the sets with
-   their scores and sample counts: what CodeT's own pass@k (ties by expectation) needs.
+   their scores and sample counts.  `Solution.tie_groups` holds the consensus sets with a
+   positive score, best first, each program with its sample count: what CodeT's own pass@k
+   (ties by expectation) needs; when no set has a positive score (no usable generated test,
+   or none that any program passes) it is one group of every program, with `no_consensus`.
 
 Deviations, for speed (both settings, both measured on the CodeT HumanEval recordings):
 
@@ -458,7 +461,10 @@ def make_codet(**settings: object) -> Strategy:
             if not tests:
                 order = sorted(range(len(distinct)), key=lambda p: (-counts[distinct[p]], p))
                 answers.set(
-                    [distinct[p] for p in order], [raws[first_index[distinct[p]]] for p in order]
+                    [distinct[p] for p in order],
+                    [raws[first_index[distinct[p]]] for p in order],
+                    tie_groups=[[(r, counts[distinct[p]]) for r, p in enumerate(order)]],
+                    no_consensus=True,
                 )
                 ctx.record(
                     "ranking",
@@ -491,10 +497,18 @@ def make_codet(**settings: object) -> Strategy:
                 program_weight=config.program_weight,
             )
             order = [p for s in ranked_sets for p in s.programs]
-            answers.set(
-                [distinct[p] for p in order], [raws[first_index[distinct[p]]] for p in order]
-            )
             rank_of = {p: r for r, p in enumerate(order)}
+            scored = [s for s in ranked_sets if s.score > 0]
+            if scored:
+                groups = [[(rank_of[p], counts[distinct[p]]) for p in s.programs] for s in scored]
+            else:  # no consensus: every sample is as likely as any other
+                groups = [[(r, counts[distinct[p]]) for r, p in enumerate(order)]]
+            answers.set(
+                [distinct[p] for p in order],
+                [raws[first_index[distinct[p]]] for p in order],
+                tie_groups=groups,
+                no_consensus=not scored,
+            )
             ctx.record(
                 "ranking",
                 _summary(ranked_sets, len(distinct), len(tests)),
