@@ -178,3 +178,85 @@ def test_many_programs_concurrently(fail_fast):
     programs = ["def add(a, b):\n    return a + b\n", "def add(a, b):\n    return 0\n"] * 40
     results = run(programs, fail_fast=fail_fast)
     assert [r.status for r in results] == [Status.PASSED, Status.FAILED] * 40
+
+
+# ------------------------------------------------------------- heavy-module zygote
+
+PARENT = TestSuite(
+    tests=(TestCase(TestKind.CALL, args=(), expected=0),),
+    entry_point="parent",
+)
+
+
+def test_imported_modules_reads_import_statements():
+    from codeloop.execution.local import imported_modules
+
+    program = (
+        "import numpy as np, os.path\n"
+        "from torch import nn\n"
+        "def f():\n"
+        "    import pandas\n"
+        "    from . import sibling\n"
+        "x = 'import nothing'  # not at the start of a line\n"
+    )
+    assert imported_modules(program) == {"numpy", "os", "torch", "pandas"}
+    assert imported_modules("def f():\n    return 1\n") == frozenset()
+
+
+def _parent_pid_runs(programs, preload):
+    """Run programs that return their parent's pid; also return the zygotes' pids."""
+    import anyio
+
+    from codeloop.execution.local import LocalExecutor
+
+    async def main():
+        async with LocalExecutor(workers=1, preload=preload) as executor:
+            results = [await executor.run(ExecRequest(p, PARENT, limits=FAST)) for p in programs]
+            normal = executor._zygotes[0].pid
+            heavy = executor._heavy.pid if executor._heavy is not None else None
+            return results, normal, heavy, executor._heavy_loaded
+
+    return anyio.run(main)
+
+
+def test_programs_importing_a_preloaded_module_run_in_the_heavy_zygote():
+    body = "def parent():\n    return os.getppid()\n"
+    programs = [
+        "import os, json\n" + body,  # json is preloaded there
+        "import os\n" + body,  # nothing heavy: the ordinary zygote
+        "import os\nimport codeloop_missing_module\n" + body,  # did not load there
+    ]
+    results, normal, heavy, loaded = _parent_pid_runs(
+        programs, preload=("json", "codeloop_missing_module")
+    )
+    assert loaded == {"json"}
+    assert heavy is not None and heavy != normal
+    first, second, third = results
+    # each program fails (expected 0) and shows the pid of the zygote that forked it
+    assert first.outcomes[0].actual == str(heavy)
+    assert second.outcomes[0].actual == str(normal)
+    assert third.status is Status.ERROR
+    assert third.outcomes[0].exception == "ModuleNotFoundError"
+
+
+def test_no_heavy_zygote_without_preload():
+    results, normal, heavy, loaded = _parent_pid_runs(
+        ["import os, json\ndef parent():\n    return os.getppid()\n"], preload=()
+    )
+    assert heavy is None and loaded is None
+    assert results[0].outcomes[0].actual == str(normal)
+
+
+def test_numpy_program_passes_in_the_heavy_zygote():
+    pytest.importorskip("numpy")
+    suite = TestSuite(tests=(TestCase(TestKind.CALL, args=(4,), expected=10),), entry_point="f")
+    program = "import numpy as np\ndef f(n):\n    return int(np.arange(n + 1).sum())\n"
+    (result,) = run_sync([ExecRequest(program, suite, limits=Limits(time_s=5.0))], workers=1)
+    assert result.passed, result.outcomes
+
+
+def test_more_workers_than_one_uid_block():
+    # 5 zygotes x 64 slots need more than the 256 uids isolation used to reserve
+    programs = ["def add(a, b):\n    return a + b\n"] * 12
+    results = run_sync([ExecRequest(p, ADD, limits=FAST) for p in programs], workers=5)
+    assert all(r.passed for r in results), {r.status for r in results}

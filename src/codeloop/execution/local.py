@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +31,7 @@ import anyio.abc
 from codeloop.execution.codec import decode, show
 from codeloop.execution.compare import verdict
 from codeloop.execution.protocol import FrameReader, encode_frame
+from codeloop.execution.zygote import SINGLE_THREADED
 from codeloop.types import (
     ExecRequest,
     ExecResult,
@@ -43,6 +45,22 @@ from codeloop.types import (
 )
 
 SLOTS_PER_ZYGOTE = 64
+# Slow-to-import third-party modules.  A program that imports one runs in a child of a
+# separate zygote that imported it once (``import torch`` costs ~1.6 s of CPU here, which
+# every such program would otherwise pay again).  Only modules that import in that zygote
+# count; a program's imports are read from its text, so a miss costs time, never a verdict.
+HEAVY_MODULES = (
+    "numpy",
+    "pandas",
+    "torch",
+    "scipy",
+    "sklearn",
+    "matplotlib",
+    "sympy",
+    "networkx",
+    "tensorflow",
+)
+_IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([A-Za-z_]\w*)|import[ \t]+([^#;\n]+))", re.M)
 _STATUS = {s.value: s for s in Status}
 
 
@@ -95,6 +113,21 @@ class _Zygote:
         self.pid = process.pid
 
 
+def imported_modules(program: str) -> frozenset[str]:
+    """Top-level names of the modules a program's import statements name (from its text:
+    imports inside strings or built at run time are not seen)."""
+    names: set[str] = set()
+    for source, plain in _IMPORT_LINE.findall(program):
+        if source:
+            names.add(source)
+            continue
+        for part in plain.replace("(", " ").replace(")", " ").split(","):
+            words = part.split()
+            if words:
+                names.add(words[0].split(".")[0])
+    return frozenset(names)
+
+
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
@@ -107,6 +140,7 @@ def _zygote_env() -> dict[str, str]:
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": src,
+        **SINGLE_THREADED,
     }
 
 
@@ -123,6 +157,7 @@ class LocalExecutor:
         python: str | None = None,
         uid_base: int = 61000,
         demote_after_s: float | None = 0.25,
+        preload: Sequence[str] = HEAVY_MODULES,
     ) -> None:
         self.workers = workers or default_workers()
         self.max_inflight = max_inflight or self.workers * 4
@@ -134,6 +169,10 @@ class LocalExecutor:
         self.uid_base = uid_base
         self.demote_after_s = demote_after_s
         self._zygotes: list[_Zygote] = []
+        self.preload = frozenset(preload)
+        self._heavy: _Zygote | None = None
+        self._heavy_loaded: frozenset[str] | None = None  # None: not started yet
+        self._heavy_lock = anyio.Lock()
         self._next_job = 0
         self._limiter = anyio.Semaphore(self.max_inflight)
         self._tg: anyio.abc.TaskGroup | None = None
@@ -178,8 +217,9 @@ class LocalExecutor:
         await self.aclose()
 
     async def aclose(self) -> None:
-        for zygote in self._zygotes:
+        for zygote in [*self._zygotes, self._heavy]:
             self._terminate(zygote)
+        self._heavy = None
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
         if self._exit_stack is not None:
@@ -211,18 +251,26 @@ class LocalExecutor:
             job.finished.set()
         zygote.jobs.clear()
 
-    def _zygote_config(self, index: int) -> dict[str, Any]:
+    def _zygote_config(self, index: int, preload: Sequence[str] = ()) -> dict[str, Any]:
         config: dict[str, Any] = {
             "slot_base": index * SLOTS_PER_ZYGOTE,
             "slot_count": SLOTS_PER_ZYGOTE,
             "demote_after_s": self.demote_after_s,
+            "preload": list(preload),
         }
         if self.isolation:
-            config["isolation"] = {"uid_base": self.uid_base}
+            # one uid per slot of every zygote, the heavy-module one (index `workers`) too
+            uids = (self.workers + 1) * SLOTS_PER_ZYGOTE
+            config["isolation"] = {"uid_base": self.uid_base, "uid_count": uids}
         return config
 
     async def _spawn(self, index: int) -> _Zygote:
-        config = json.dumps(self._zygote_config(index))
+        zygote = await self._start_zygote(index)
+        self._zygotes[index] = zygote
+        return zygote
+
+    async def _start_zygote(self, index: int, preload: Sequence[str] = ()) -> _Zygote:
+        config = json.dumps(self._zygote_config(index, preload))
         process = subprocess.Popen(
             [self.python, "-s", "-m", "codeloop.execution.zygote", config],
             stdin=subprocess.PIPE,
@@ -242,7 +290,6 @@ class LocalExecutor:
             self._terminate(zygote)
             raise SandboxError(f"sandbox worker failed to start: {detail}")
         zygote.report = first[0][1]
-        self._zygotes[index] = zygote
         assert self._tg is not None
         self._tg.start_soon(self._pump, zygote)
         return zygote
@@ -288,7 +335,7 @@ class LocalExecutor:
         if self._tg is None:
             raise SandboxError("executor is not started: use `async with LocalExecutor()`")
         async with self._limiter:
-            zygote = await self._pick_zygote()
+            zygote = await self._pick_zygote(request.program)
             self._next_job += 1
             job_id = self._next_job
             job = _Job(job_id=job_id, request=request, zygote=zygote)
@@ -328,12 +375,43 @@ class LocalExecutor:
                 async for item in receive:
                     yield item
 
-    async def _pick_zygote(self) -> _Zygote:
+    async def _pick_zygote(self, program: str = "") -> _Zygote:
+        if self.preload and self._wants_heavy(program):
+            heavy = await self._heavy_zygote()
+            if heavy is not None:
+                return heavy
         for index, zygote in enumerate(self._zygotes):
             if not zygote.alive:
                 self._terminate(zygote)
                 await self._spawn(index)
         return min(self._zygotes, key=lambda z: len(z.jobs))
+
+    def _wants_heavy(self, program: str) -> bool:
+        if "import" not in program:
+            return False
+        wanted = imported_modules(program) & self.preload
+        if self._heavy_loaded is not None:
+            wanted &= self._heavy_loaded
+        return bool(wanted)
+
+    async def _heavy_zygote(self) -> _Zygote | None:
+        """The zygote with HEAVY_MODULES imported, started on first need (None: no use)."""
+        async with self._heavy_lock:
+            heavy = self._heavy
+            if heavy is not None and heavy.alive:
+                return heavy
+            if heavy is not None:
+                self._terminate(heavy)
+            elif self._heavy_loaded is not None:
+                return None  # started once and none of the modules imported
+            self._heavy = None
+            heavy = await self._start_zygote(self.workers, sorted(self.preload))
+            self._heavy_loaded = frozenset(heavy.report.get("preloaded", ()))
+            if not self._heavy_loaded:
+                self._terminate(heavy)
+                return None
+            self._heavy = heavy
+            return heavy
 
     async def _submit(self, zygote: _Zygote, job_id: int, request: ExecRequest) -> None:
         suite = request.suite

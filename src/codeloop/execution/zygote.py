@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,15 @@ PRELOAD = (
     "operator random re statistics string struct sys textwrap time typing unicodedata "
     "string re functools"
 ).split()
+
+# A run gets one core: numeric libraries should not start a thread per core (in the heavy
+# zygote they would start them before the fork, and children would inherit none of them).
+SINGLE_THREADED = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+}
 
 PR_SET_CHILD_SUBREAPER = 36
 CLONE_NEWNS = 0x00020000
@@ -144,6 +154,7 @@ class Zygote:
         for name in PRELOAD:
             with contextlib.suppress(ImportError):
                 __import__(name)
+        preloaded = self._preload_heavy(self.config.get("preload") or ())
         report: dict[str, Any] = {"layers": []}
         if self.config.get("isolation"):
             from codeloop.execution.isolation import Isolation, IsolationConfig
@@ -153,6 +164,7 @@ class Zygote:
             report = self.isolation.prepare_zygote().to_dict()
         self._set_subreaper()
         report.setdefault("layers", []).append(self._prepare_workroot())
+        report["preloaded"] = preloaded
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -161,6 +173,23 @@ class Zygote:
         self.selector.register(wake_r, selectors.EVENT_READ, "wake")
         self.selector.register(self.ctrl_in, selectors.EVENT_READ, "ctrl")
         return report
+
+    @staticmethod
+    def _preload_heavy(names: list[str] | tuple[str, ...]) -> list[str]:
+        """Import the slow third-party modules this zygote is for; the names that loaded.
+
+        Before any isolation, as trusted code: a module that fails to import (not
+        installed, broken) is skipped, and children then import it themselves as usual."""
+        loaded = []
+        for name in names:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    __import__(name)
+            except Exception:  # noqa: S112 - an optional speed-up, never a failure
+                continue
+            loaded.append(name)
+        return loaded
 
     def _prepare_workroot(self) -> dict[str, Any]:
         """Where run directories live, and the layer that says how they are bounded.
@@ -471,7 +500,13 @@ class Zygote:
             resource.setrlimit(resource.RLIMIT_NPROC, (job.nproc, job.nproc))
             os.environ.clear()
             os.environ.update(
-                {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"}
+                {
+                    "PATH": "/usr/bin:/bin",
+                    "HOME": workdir,
+                    "TMPDIR": workdir,
+                    "LANG": "C.UTF-8",
+                    **SINGLE_THREADED,
+                }
             )
             if self.isolation is not None:
                 self.isolation.apply_in_child(workdir, slot)
