@@ -260,3 +260,23 @@ def test_more_workers_than_one_uid_block():
     programs = ["def add(a, b):\n    return a + b\n"] * 12
     results = run_sync([ExecRequest(p, ADD, limits=FAST) for p in programs], workers=5)
     assert all(r.passed for r in results), {r.status for r in results}
+
+
+def test_heavy_zygote_does_not_charge_programs_for_modules_they_did_not_import():
+    pytest.importorskip("numpy")
+    suite = TestSuite(tests=(TestCase(TestKind.CALL, args=(4,), expected=10),), entry_point="f")
+    small = Limits(time_s=5.0, memory_bytes=256 << 20)
+    # 64 MiB fits a 256 MiB limit, as it would in a fresh child that imported numpy
+    ok = (
+        "import numpy as np\ndef f(n):\n"
+        "    block = np.ones(8 << 20)\n"
+        "    return int(np.arange(n + 1).sum()) + int(block[0]) - 1\n"
+    )
+    # 512 MiB in one block: over the limit whatever was preloaded
+    bomb = "import numpy as np\ndef f(n):\n    return len(bytearray(512 << 20)) + n\n"
+    fine, over = run_sync(
+        [ExecRequest(ok, suite, limits=small), ExecRequest(bomb, suite, limits=small)],
+        workers=1,
+    )
+    assert fine.passed, fine.outcomes
+    assert over.status is Status.MEMORY, over.outcomes

@@ -66,6 +66,15 @@ MNT_DETACH = 2
 WORKDIR_BYTES = 64 * 1024 * 1024
 
 
+def _address_space() -> int:
+    """This process's mapped address space in bytes (what RLIMIT_AS limits)."""
+    with open("/proc/self/status", "rb") as handle:
+        for line in handle:
+            if line.startswith(b"VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def _libc() -> Any:
     return ctypes.CDLL(None, use_errno=True)
 
@@ -148,13 +157,19 @@ class Zygote:
         self.slot_dirs: set[int] = set()
         self.outbox: list[bytes] = []
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self.as_allowance = 0
 
     # ----------------------------------------------------------------- setup
     def start(self) -> dict[str, Any]:
         for name in PRELOAD:
             with contextlib.suppress(ImportError):
                 __import__(name)
+        before = _address_space()
         preloaded = self._preload_heavy(self.config.get("preload") or ())
+        # A child of this zygote starts with the preloaded modules already mapped; a program
+        # should not lose address space to modules it did not import, so its memory limit
+        # is raised by what preloading took (it still pays for whatever it imports itself).
+        self.as_allowance = max(0, _address_space() - before) if preloaded else 0
         report: dict[str, Any] = {"layers": []}
         if self.config.get("isolation"):
             from codeloop.execution.isolation import Isolation, IsolationConfig
@@ -165,6 +180,7 @@ class Zygote:
         self._set_subreaper()
         report.setdefault("layers", []).append(self._prepare_workroot())
         report["preloaded"] = preloaded
+        report["address_space_allowance"] = self.as_allowance
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -493,7 +509,8 @@ class Zygote:
             os.chdir(workdir)
             cpu = max(1, math.ceil(total_s)) + 1
             resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-            resource.setrlimit(resource.RLIMIT_AS, (job.memory, job.memory))
+            memory = job.memory + self.as_allowance
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
             resource.setrlimit(resource.RLIMIT_FSIZE, (job.output, job.output))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
