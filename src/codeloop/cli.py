@@ -257,7 +257,8 @@ def run_command(
         bool | None,
         typer.Option(
             "--calibrated/--fixed",
-            help="Scoring limits from the reference's runtime (default for humaneval+/mbpp+).",
+            help="Scoring limits from the reference's runtime: max(floor, factor x its time) "
+            "per test (default for named datasets; task files: fixed).",
         ),
     ] = None,
     require_isolation: Annotated[

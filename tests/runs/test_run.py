@@ -151,6 +151,16 @@ def test_error_limit_default():
     assert RunOptions(dataset="x", strategy="s", model="m", max_errors=0).error_limit(164) == 0
 
 
+def test_scoring_limits_default_to_calibrated_for_named_datasets():
+    def calibrated(dataset, **kw):
+        return RunOptions(dataset=dataset, strategy="s", model="m", **kw).is_calibrated
+
+    assert all(calibrated(name) for name in ("humaneval", "HumanEval+", "mbpp", "mbpp+"))
+    assert not calibrated("my_tasks.jsonl")
+    assert not calibrated("humaneval", calibrated=False)
+    assert calibrated("my_tasks.jsonl", calibrated=True)
+
+
 # ----------------------------------------------------------------------- end to end
 
 
