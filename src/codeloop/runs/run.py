@@ -556,6 +556,11 @@ async def run(
                     # No demotion: strategies run programs under tight wall-clock limits per
                     # test (CodeT: 0.1 s), which a demoted, CPU-starved run would miss.
                     demote_after_s=None,
+                    # No preloaded heavy modules: loading a program counts against those
+                    # limits, as in the papers' harnesses (a program that imports torch
+                    # does not load in CodeT's time), and the preloading zygote would hold
+                    # ~400 MB for the whole run.
+                    preload=(),
                 ) as executor:
                     isolation = executor.report
                     await _work(state, strategy, shared, executor, to_solve, to_score, score_keys)
