@@ -280,3 +280,56 @@ def test_heavy_zygote_does_not_charge_programs_for_modules_they_did_not_import()
     )
     assert fine.passed, fine.outcomes
     assert over.status is Status.MEMORY, over.outcomes
+
+
+@pytest.mark.slow
+def test_per_test_limits_do_not_count_time_spent_waiting_for_a_cpu():
+    """A test that needs 0.25 s of CPU passes a 0.4 s limit while other runs of the same
+    sandbox keep the CPU so busy that it takes longer than that in wall clock; a test that
+    spins forever still times out."""
+    suite = TestSuite(
+        tests=(
+            TestCase(TestKind.CALL, args=(0,), expected=0, time_limit_s=0.4),
+            TestCase(TestKind.CALL, args=(1,), expected=1, time_limit_s=0.4),
+        ),
+        entry_point="f",
+    )
+    program = (
+        "import time\n"
+        "def f(x):\n"
+        "    start = time.process_time()\n"
+        "    while x == 1 or time.process_time() - start < 0.25:\n"
+        "        pass\n"
+        "    return x\n"
+    )
+    # busy runs in the same zygote (one worker: one core's worth of runs at once)
+    hog_suite = TestSuite(
+        tests=(TestCase(TestKind.CALL, args=(), expected=0, time_limit_s=5.0),),
+        entry_point="f",
+    )
+    hog = (
+        "import time\n"
+        "def f():\n"
+        "    start = time.process_time()\n"
+        "    while time.process_time() - start < 1.0:\n"
+        "        pass\n"
+        "    return 0\n"
+    )
+    import os
+
+    # two busy processes per core, the program's included: it gets about half a core, so
+    # its 0.25 s of CPU take about 0.5 s, of which about 0.25 s waiting
+    hogs = 2 * len(os.sched_getaffinity(0)) - 1
+    requests = [ExecRequest(hog, hog_suite, limits=Limits(time_s=10.0)) for _ in range(hogs)]
+    requests.append(ExecRequest(program, suite, fail_fast=False, limits=Limits(time_s=10.0)))
+    # Scheduling is not exact: up to three tries for one where the program really was
+    # slowed past its limit.  Without the credit every such try times out.
+    for _attempt in range(3):
+        results = run_sync(requests, workers=1, max_inflight=hogs + 1)
+        assert all(r.passed for r in results[:-1])
+        first, second = results[-1].outcomes
+        if first.duration_s > 0.4 and first.status is Status.PASSED:
+            break
+    assert first.status is Status.PASSED, first
+    assert first.duration_s > 0.4, first  # it really was slowed down past its limit
+    assert second.status is Status.TIMEOUT, second
