@@ -333,3 +333,40 @@ def test_per_test_limits_do_not_count_time_spent_waiting_for_a_cpu():
     assert first.status is Status.PASSED, first
     assert first.duration_s > 0.4, first  # it really was slowed down past its limit
     assert second.status is Status.TIMEOUT, second
+
+
+def test_only_a_run_stuck_in_one_test_is_lowered_in_priority():
+    """Loading and tests that finish are not lowered to nice 19; a test running past
+    `demote_after_s` is, and the next test gets the normal priority back."""
+    import anyio
+
+    from codeloop.execution.local import LocalExecutor
+
+    suite = TestSuite(
+        tests=(
+            TestCase(TestKind.CALL, args=(0,), expected=0),  # right after a slow load
+            TestCase(TestKind.CALL, args=(1,), expected=19),  # after 0.4 s in this test
+            TestCase(TestKind.CALL, args=(2,), expected=0),  # the next test
+        ),
+        entry_point="f",
+    )
+    program = (
+        "import os, time\n"
+        "def spin(seconds):\n"
+        "    start = time.monotonic()\n"
+        "    while time.monotonic() - start < seconds:\n"
+        "        pass\n"
+        "spin(0.4)  # loading\n"
+        "def f(x):\n"
+        "    spin({0: 0.0, 1: 0.4, 2: 0.12}[x])\n"
+        "    return os.getpriority(os.PRIO_PROCESS, 0)\n"
+    )
+
+    async def main():
+        async with LocalExecutor(workers=1, demote_after_s=0.2) as executor:
+            return await executor.run(
+                ExecRequest(program, suite, fail_fast=False, limits=Limits(time_s=5.0))
+            )
+
+    result = anyio.run(main)
+    assert result.passed, result.outcomes

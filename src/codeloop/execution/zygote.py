@@ -90,6 +90,8 @@ def _libc() -> Any:
 
 
 POLL_INTERVAL_S = 0.005
+# How often a run's priority is reviewed (see Zygote._review_priority).
+PRIORITY_POLL_S = 0.05
 # A test waiting for a CPU gets that wait back, up to this many times its limit (more made
 # hung programs hold their slots, and burn CPU, for longer: at 3, calibrated HumanEval
 # took twice as long as at 1).
@@ -138,6 +140,7 @@ class Run:
     per_test: list[float | None] | None = None
     demote_at: float = math.inf
     demoted: bool = False
+    demoted_in: tuple[int, int] = (-3, 0)  # (test index, its start) it was lowered in
     channel_bytes: int = 0
     reason: str = ""
     stuck_test: int | None = None
@@ -330,10 +333,7 @@ class Zygote:
         if not self.runs:
             return None
         now = time.monotonic()
-        soonest = min(
-            run.deadline if run.demoted else min(run.deadline, run.demote_at)
-            for run in self.runs.values()
-        )
+        soonest = min(min(run.deadline, run.demote_at) for run in self.runs.values())
         timeout = max(0.0, soonest - now)
         if any(run.per_test is not None for run in self.runs.values()):
             timeout = min(timeout, POLL_INTERVAL_S)
@@ -624,13 +624,8 @@ class Zygote:
                 run.stuck_test = self._current_test(run)
                 self._kill(run)
                 continue
-            if not run.demoted and now >= run.demote_at:
-                # A run still going after a while is most likely stuck: let it have only the
-                # CPU nobody else wants while its wall-clock deadline runs out, so it does
-                # not slow every program that is about to finish.
-                run.demoted = True
-                with contextlib.suppress(OSError):
-                    os.setpriority(os.PRIO_PGRP, run.pid, 19)
+            if now >= run.demote_at:
+                self._review_priority(run, now, now_ns)
             if run.per_test is not None:
                 index, started_ns = struct.unpack_from(child_harness.SHM_FORMAT, run.shm, 0)
                 if 0 <= index < len(run.per_test) and started_ns:
@@ -651,6 +646,32 @@ class Zygote:
                         run.reason = "timeout"
                         run.stuck_test = index
                         self._kill(run)
+
+    def _review_priority(self, run: Run, now: float, now_ns: int) -> None:
+        """Lower a run stuck in one test to nice 19; restore it when it moves on.
+
+        A test still running after `demote_after` seconds is most likely stuck: it gets
+        only the CPU nobody else wants while its wall-clock deadline runs out, so it does
+        not slow every program about to finish.  Loading (imports, module-level code) and
+        a program that is slow only because it has many quick tests are not lowered:
+        starving those made correct programs miss the 3 s limit on a busy machine."""
+        index, started_ns = struct.unpack_from(child_harness.SHM_FORMAT, run.shm, 0)
+        current = (index, started_ns)
+        if run.demoted and current != run.demoted_in:
+            run.demoted = False
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PGRP, run.pid, 0)
+        if index >= 0 and started_ns and not run.demoted:
+            stuck_for = (now_ns - started_ns) / 1e9
+            if stuck_for >= self.demote_after:
+                run.demoted = True
+                run.demoted_in = current
+                with contextlib.suppress(OSError):
+                    os.setpriority(os.PRIO_PGRP, run.pid, 19)
+            else:
+                run.demote_at = now + max(self.demote_after - stuck_for, PRIORITY_POLL_S)
+                return
+        run.demote_at = now + PRIORITY_POLL_S
 
     @staticmethod
     def _current_test(run: Run) -> int | None:
