@@ -370,3 +370,16 @@ def test_only_a_run_stuck_in_one_test_is_lowered_in_priority():
 
     result = anyio.run(main)
     assert result.passed, result.outcomes
+
+
+def test_a_tests_clock_stops_when_the_program_returns():
+    """Encoding a large value and writing it to the evaluator is the harness's time, not
+    the test's: a function that returns 40 MiB at once passes a 0.1 s limit."""
+    size = 40 << 20
+    suite = TestSuite(
+        tests=(TestCase(TestKind.CALL, args=(size,), expected="x" * size, time_limit_s=0.1),),
+        entry_point="f",
+    )
+    program = "def f(n):\n    return 'x' * n\n"
+    (result,) = run_sync([ExecRequest(program, suite, limits=Limits(time_s=10.0))], workers=1)
+    assert result.passed, result.outcomes

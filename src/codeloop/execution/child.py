@@ -218,6 +218,11 @@ def _mark(shm: Any, index: int, pack: Callable[..., None] = struct.pack_into) ->
     pack(SHM_FORMAT, shm, 0, index, time.monotonic_ns())
 
 
+def _unmark(shm: Any, index: int, pack: Callable[..., None] = struct.pack_into) -> None:
+    """The test is over (its clock stops); the index stays, to name it if the run dies."""
+    pack(SHM_FORMAT, shm, 0, index, 0)
+
+
 def _run_function(job: ChildJob, chan: _Channel) -> None:
     _mark(job.shm, -1)
     try:
@@ -234,19 +239,28 @@ def _run_function(job: ChildJob, chan: _Channel) -> None:
     fn = namespace.get(entry) if entry else None
     deepcopy = copy.deepcopy
     perf = time.perf_counter
+    # A test's clock (the shm mark the zygote's per-test deadline reads) runs only while
+    # the program does: copying the inputs, encoding the value and writing it to the
+    # parent (which blocks while the parent is busy) are the harness's time, not the test's.
     for index, (kind, args, code) in zip(job.test_indices, job.tests, strict=True):
-        _mark(job.shm, index)
         start = perf()
         try:
             if kind == "code":
+                _mark(job.shm, index)
                 exec(code, namespace)
+                _unmark(job.shm, index)
                 chan.send({"i": index, "ok": 1, "d": perf() - start})
                 continue
             if fn is None:
                 raise NameError(f"name '{entry}' is not defined")
-            value = fn(*deepcopy(args))
+            call_args = deepcopy(args)
+            _mark(job.shm, index)
+            start = perf()
+            value = fn(*call_args)
+            _unmark(job.shm, index)
             elapsed = perf() - start
         except BaseException as exc:
+            _unmark(job.shm, index)
             failure = _failure(exc)
             failure["i"] = index
             failure["d"] = perf() - start

@@ -205,7 +205,10 @@ async def evaluate(
         workers = max(1, min(options.workers or default_workers(), len(sample_set.samples)))
         async with LocalExecutor(
             workers=workers,
-            max_inflight=options.max_inflight,
+            # Calibrated per-test limits: two runs per worker.  A test waiting for a CPU
+            # gets its wait back only up to its limit once more, and at eight runs a worker
+            # a correct recursive fib on HumanEval+ timed out where EvalPlus passed it.
+            max_inflight=options.max_inflight or (2 * workers if options.calibrated else None),
             isolation=options.isolation,
             require_isolation=options.require_isolation,
             # Fixed limits: a run still going after 0.5 s yields the CPU to programs about to
