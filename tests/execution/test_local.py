@@ -383,3 +383,19 @@ def test_a_tests_clock_stops_when_the_program_returns():
     program = "def f(n):\n    return 'x' * n\n"
     (result,) = run_sync([ExecRequest(program, suite, limits=Limits(time_s=10.0))], workers=1)
     assert result.passed, result.outcomes
+
+
+def test_results_before_a_hang_are_kept():
+    """Quick tests' results are batched in the child; when a later test hangs, the run is
+    asked to flush them before it is killed, so they still count (EvalPlus's base tests
+    pass even when a plus input hangs)."""
+    tests = tuple(
+        TestCase(TestKind.CALL, args=(i,), expected=i, time_limit_s=0.3) for i in range(10)
+    ) + (TestCase(TestKind.CALL, args=(-1,), expected=-1, time_limit_s=0.3),)
+    suite = TestSuite(tests=tests, entry_point="f")
+    program = "def f(x):\n    while x < 0:\n        pass\n    return x\n"
+    # fail-fast (scoring): results are batched, not written one by one
+    request = ExecRequest(program, suite, fail_fast=True, limits=Limits(time_s=5.0))
+    (result,) = run_sync([request], workers=1)
+    statuses = [o.status for o in result.outcomes]
+    assert statuses == [Status.PASSED] * 10 + [Status.TIMEOUT], statuses

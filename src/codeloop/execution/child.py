@@ -21,6 +21,7 @@ import copy
 import errno
 import json
 import os
+import signal
 import struct
 import sys
 import time
@@ -86,7 +87,17 @@ class ChildJob:
 
 
 class _Channel:
-    __slots__ = ("fd", "parts", "size", "last", "flush_each", "_dumps", "_write", "_now")
+    __slots__ = (
+        "fd",
+        "parts",
+        "size",
+        "last",
+        "flush_each",
+        "busy",
+        "_dumps",
+        "_write",
+        "_now",
+    )
 
     def __init__(self, fd: int, flush_each: bool) -> None:
         self.fd = fd
@@ -98,19 +109,35 @@ class _Channel:
         self._write = os.write
         self._now = time.monotonic_ns
         self.last = self._now()
+        self.busy = False  # inside send/flush: a signal must not flush half a message
 
     def send(self, message: dict[str, Any]) -> None:
-        data = self._dumps(message).encode()
-        self.parts.append(data)
-        self.size += len(data) + 1
-        if (
-            self.flush_each
-            or self.size >= FLUSH_BYTES
-            or self._now() - self.last >= FLUSH_INTERVAL_NS
-        ):
-            self.flush()
+        self.busy = True
+        try:
+            data = self._dumps(message).encode()
+            self.parts.append(data)
+            self.size += len(data) + 1
+            if (
+                self.flush_each
+                or self.size >= FLUSH_BYTES
+                or self._now() - self.last >= FLUSH_INTERVAL_NS
+            ):
+                self._flush()
+        finally:
+            self.busy = False
 
     def flush(self) -> None:
+        self.busy = True
+        try:
+            self._flush()
+        finally:
+            self.busy = False
+
+    def flush_on_signal(self, _signum: int, _frame: Any) -> None:
+        if not self.busy:
+            self._flush()
+
+    def _flush(self) -> None:
         if not self.parts:
             return
         # one line per flush: a JSON array of the messages since the last one
@@ -200,6 +227,9 @@ def _load(program: str, preamble: str, name: str) -> dict[str, Any]:
 def run(job: ChildJob) -> NoReturn:
     """Run the job and exit.  Called in the child after isolation is in force."""
     chan = _Channel(job.chan_fd, job.flush_each)
+    # The zygote sends SIGUSR1 just before it kills a run that timed out: write out what
+    # is buffered (the tests that passed before the one that hangs).
+    signal.signal(signal.SIGUSR1, chan.flush_on_signal)
     if job.stdio:
         _run_stdio(job, chan)
     else:

@@ -90,6 +90,8 @@ def _libc() -> Any:
 
 
 POLL_INTERVAL_S = 0.005
+# A run that timed out is killed this long after it was asked to flush its results.
+FLUSH_GRACE_S = 0.02
 # How often a run's priority is reviewed (see Zygote._review_priority).
 PRIORITY_POLL_S = 0.05
 # A test waiting for a CPU gets that wait back, up to this many times its limit (more made
@@ -140,6 +142,7 @@ class Run:
     per_test: list[float | None] | None = None
     demote_at: float = math.inf
     demoted: bool = False
+    kill_at: float = 0.0  # timed out: killed at this time, once its harness has flushed
     demoted_in: tuple[int, int] = (-3, 0)  # (test index, its start) it was lowered in
     channel_bytes: int = 0
     reason: str = ""
@@ -333,7 +336,10 @@ class Zygote:
         if not self.runs:
             return None
         now = time.monotonic()
-        soonest = min(min(run.deadline, run.demote_at) for run in self.runs.values())
+        soonest = min(
+            run.kill_at if run.kill_at else min(run.deadline, run.demote_at)
+            for run in self.runs.values()
+        )
         timeout = max(0.0, soonest - now)
         if any(run.per_test is not None for run in self.runs.values()):
             timeout = min(timeout, POLL_INTERVAL_S)
@@ -617,12 +623,15 @@ class Zygote:
         now = time.monotonic()
         now_ns = time.monotonic_ns()
         for run in list(self.runs.values()):
-            if run.exited or run.reason:
+            if run.exited:
+                continue
+            if run.reason:
+                if run.kill_at and now >= run.kill_at:
+                    run.kill_at = 0.0
+                    self._kill(run)
                 continue
             if now >= run.deadline:
-                run.reason = "timeout"
-                run.stuck_test = self._current_test(run)
-                self._kill(run)
+                self._time_out(run, self._current_test(run), now)
                 continue
             if now >= run.demote_at:
                 self._review_priority(run, now, now_ns)
@@ -643,9 +652,23 @@ class Zygote:
                         credit = min(max(wait, 0.0), WAIT_CREDIT_FACTOR * limit)
                         if (now_ns - started_ns) / 1e9 - credit <= limit:
                             continue
-                        run.reason = "timeout"
-                        run.stuck_test = index
-                        self._kill(run)
+                        self._time_out(run, index, now)
+
+    def _time_out(self, run: Run, stuck_test: int | None, now: float) -> None:
+        """End a run that ran out of time, after letting its harness flush.
+
+        The harness batches results; tests that passed just before the one that hangs may
+        still be in its buffer.  SIGUSR1 asks it to write them out (a Python-level
+        handler, so a program stuck in C code does not answer), and the process group is
+        killed FLUSH_GRACE_S later whatever happens."""
+        run.reason = "timeout"
+        run.stuck_test = stuck_test
+        try:
+            os.kill(run.pid, signal.SIGUSR1)
+        except OSError:
+            self._kill(run)
+            return
+        run.kill_at = now + FLUSH_GRACE_S
 
     def _review_priority(self, run: Run, now: float, now_ns: int) -> None:
         """Lower a run stuck in one test to nice 19; restore it when it moves on.
