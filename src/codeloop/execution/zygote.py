@@ -140,7 +140,7 @@ class Run:
     deadline: float
     test_indices: list[int]
     per_test: list[float | None] | None = None
-    demote_at: float = math.inf
+    review_at: float = math.inf  # next look at its priority (Zygote._review_priority)
     demoted: bool = False
     kill_at: float = 0.0  # timed out: killed at this time, once its harness has flushed
     demoted_in: tuple[int, int] = (-3, 0)  # (test index, its start) it was lowered in
@@ -337,7 +337,7 @@ class Zygote:
             return None
         now = time.monotonic()
         soonest = min(
-            run.kill_at if run.kill_at else min(run.deadline, run.demote_at)
+            run.kill_at if run.kill_at else min(run.deadline, run.review_at)
             for run in self.runs.values()
         )
         timeout = max(0.0, soonest - now)
@@ -503,7 +503,7 @@ class Zygote:
             deadline=now + total,
             test_indices=indices,
             per_test=per_test,
-            demote_at=now + self.demote_after,
+            review_at=now + self.demote_after,
         )
         self.runs[pid] = run
         self.runs_by_fd[chan_r] = run
@@ -633,7 +633,7 @@ class Zygote:
             if now >= run.deadline:
                 self._time_out(run, self._current_test(run), now)
                 continue
-            if now >= run.demote_at:
+            if now >= run.review_at:
                 self._review_priority(run, now, now_ns)
             if run.per_test is not None:
                 index, started_ns = struct.unpack_from(child_harness.SHM_FORMAT, run.shm, 0)
@@ -692,9 +692,9 @@ class Zygote:
                 with contextlib.suppress(OSError):
                     os.setpriority(os.PRIO_PGRP, run.pid, 19)
             else:
-                run.demote_at = now + max(self.demote_after - stuck_for, PRIORITY_POLL_S)
+                run.review_at = now + max(self.demote_after - stuck_for, PRIORITY_POLL_S)
                 return
-        run.demote_at = now + PRIORITY_POLL_S
+        run.review_at = now + PRIORITY_POLL_S
 
     @staticmethod
     def _current_test(run: Run) -> int | None:
