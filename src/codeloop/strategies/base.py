@@ -59,7 +59,9 @@ __all__ = [
     "SolveContext",
     "Strategy",
     "TieGroup",
+    "failing_count",
     "gather_all",
+    "passed_count",
     "run_guarded",
 ]
 
@@ -134,8 +136,14 @@ class Executor(Protocol):
 Strategy = Callable[["SolveContext"], Awaitable[Solution]]
 
 
-def _passed_count(result: ExecResult) -> int:
+def passed_count(result: ExecResult) -> int:
+    """How many of a run's tests passed."""
     return sum(1 for outcome in result.outcomes if outcome.status is Status.PASSED)
+
+
+def failing_count(result: ExecResult) -> int:
+    """How many of a run's tests failed (not those not run, nor a sandbox failure)."""
+    return sum(1 for outcome in result.outcomes if outcome.status.is_failure)
 
 
 class SolveContext:
@@ -242,7 +250,7 @@ class SolveContext:
         )
         cost = Usage(executions=1)
         self._usage = self._usage + cost
-        passed = _passed_count(result)
+        passed = passed_count(result)
         summary = f"{result.status.value}: passed {passed} of {len(suite.tests)} tests"
         if result.status is Status.INFRA_ERROR or result.infra_error:
             self.record(

@@ -74,14 +74,14 @@ from codeloop.strategies.common import (
     assertion_test,
     at_least,
     chat_assertions,
-    code_request,
-    extract,
     parse_settings,
     resolve_mode,
+    sample_programs,
     sampling_for,
     split_assertions,
+    tests_messages,
 )
-from codeloop.types import GenerationRequest, Message, Status, TestCase, TestKind
+from codeloop.types import GenerationRequest, Status, TestCase, TestKind
 
 # a program whose process dies fails every test, as in CodeT (one process runs them all);
 # after a test that ends the run otherwise (timeout, memory) the tests after it run again
@@ -292,36 +292,6 @@ def make_codet(**settings: object) -> Strategy:
     config = parse_settings(CodeTSettings, "codet", settings)
     imports = ImportTimes()  # shared by the tasks of a run: the sandbox is the same
 
-    async def sample_programs(
-        ctx: SolveContext, mode: Mode
-    ) -> tuple[list[str], list[str], list[int]]:
-        stops = CODET_STOPS if mode == "completion" else DEFAULT_STOPS
-        request = code_request(
-            ctx,
-            mode,
-            config.n,
-            temperature=config.temperature,
-            max_tokens=config.max_tokens,
-            stops=stops,
-        )
-        completions = await ctx.generate(request)
-        codes, raws, nodes = [], [], []
-        for index, completion in enumerate(completions):
-            extracted = extract(ctx.view, completion.text, mode, stops)
-            nodes.append(
-                ctx.record(
-                    "program",
-                    extracted.code,
-                    usage=completion.usage,
-                    raw=completion.text,
-                    how=extracted.how,
-                    sample=index,
-                )
-            )
-            codes.append(extracted.code)
-            raws.append(completion.text)
-        return codes, raws, nodes
-
     async def sample_tests(ctx: SolveContext, mode: Mode) -> list[list[str]]:
         view = ctx.view
         entry = view.entry_point
@@ -338,10 +308,7 @@ def make_codet(**settings: object) -> Strategy:
             )
         else:
             request = GenerationRequest(
-                messages=(
-                    Message("system", prompts.SYSTEM_TESTS),
-                    Message("user", prompts.tests_request_text(view, config.tests_asked)),
-                ),
+                messages=tests_messages(view, config.tests_asked),
                 n=config.m,
                 sampling=sampling_for(
                     ctx, temperature=config.temperature, max_tokens=config.max_tokens
@@ -442,7 +409,15 @@ def make_codet(**settings: object) -> Strategy:
 
         async def body() -> None:
             mode = resolve_mode(config.mode, ctx.backend)
-            codes, raws, nodes = await sample_programs(ctx, mode)
+            stops = CODET_STOPS if mode == "completion" else DEFAULT_STOPS
+            codes, raws, nodes = await sample_programs(
+                ctx,
+                mode,
+                config.n,
+                temperature=config.temperature,
+                max_tokens=config.max_tokens,
+                stops=stops,
+            )
             answers.set(list(dict.fromkeys(codes)), _first_raws(codes, raws))
             samples = await sample_tests(ctx, mode)
 

@@ -1,4 +1,5 @@
-"""Pieces the strategies share: settings, code requests, extraction, generated tests."""
+"""Pieces the strategies share: settings, code requests, sampled programs, extraction,
+generated tests."""
 
 from __future__ import annotations
 
@@ -9,14 +10,22 @@ import typing
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, Literal, NamedTuple, TypeVar, get_args, get_origin
 
 from codeloop.extract import DEFAULT_STOPS, Extracted, Mode, extract_code, fenced_blocks
 from codeloop.models.base import Backend
 from codeloop.strategies import prompts
 from codeloop.strategies.base import SolveContext
 from codeloop.tasks.asserts import convert_check
-from codeloop.types import GenerationRequest, Message, ProblemView, Sampling, TestCase, TestKind
+from codeloop.types import (
+    Completion,
+    GenerationRequest,
+    Message,
+    ProblemView,
+    Sampling,
+    TestCase,
+    TestKind,
+)
 
 S = TypeVar("S")
 
@@ -165,12 +174,73 @@ def code_messages(view: ProblemView) -> tuple[Message, ...]:
     )
 
 
+def tests_messages(view: ProblemView, count: int) -> tuple[Message, ...]:
+    """A chat request for `count` unit tests (assert lines) of the function."""
+    return (
+        Message("system", prompts.SYSTEM_TESTS),
+        Message("user", prompts.tests_request_text(view, count)),
+    )
+
+
 def extract(
     view: ProblemView, text: str, mode: Mode, stops: Sequence[str] = DEFAULT_STOPS
 ) -> Extracted:
     return extract_code(
         text, entry_point=view.entry_point, prompt=view.prompt, mode=mode, stops=stops
     )
+
+
+def record_program(
+    ctx: SolveContext,
+    completion: Completion,
+    mode: Mode,
+    stops: Sequence[str] = DEFAULT_STOPS,
+    *,
+    parent: int | None = None,
+    **metadata: Any,
+) -> tuple[Extracted, int]:
+    """The program in a completion, recorded as a "program" node with the call's usage,
+    the model's text and how the code was found; returns it and the node's id."""
+    extracted = extract(ctx.view, completion.text, mode, stops)
+    node = ctx.record(
+        "program",
+        extracted.code,
+        parent=parent,
+        usage=completion.usage,
+        raw=completion.text,
+        how=extracted.how,
+        **metadata,
+    )
+    return extracted, node
+
+
+class SampledPrograms(NamedTuple):
+    codes: list[str]  # in sample order, duplicates included
+    raws: list[str]  # the model's text behind each program
+    nodes: list[int]  # each program's trace node
+
+
+async def sample_programs(
+    ctx: SolveContext,
+    mode: Mode,
+    n: int,
+    *,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    stops: Sequence[str] = DEFAULT_STOPS,
+) -> SampledPrograms:
+    """`n` programs from one code request, each recorded as a "program" node (metadata
+    `sample`: its index); completions are cut at `stops`."""
+    request = code_request(
+        ctx, mode, n, temperature=temperature, max_tokens=max_tokens, stops=stops
+    )
+    sampled = SampledPrograms([], [], [])
+    for index, completion in enumerate(await ctx.generate(request)):
+        extracted, node = record_program(ctx, completion, mode, stops, sample=index)
+        sampled.codes.append(extracted.code)
+        sampled.raws.append(completion.text)
+        sampled.nodes.append(node)
+    return sampled
 
 
 # ----------------------------------------------------------------------- generated tests

@@ -25,20 +25,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from codeloop.extract import DEFAULT_STOPS
 from codeloop.feedback import render, tests_feedback
 from codeloop.strategies import prompts
-from codeloop.strategies.base import Answers, Solution, SolveContext, Strategy, run_guarded
+from codeloop.strategies.base import (
+    Answers,
+    Solution,
+    SolveContext,
+    Strategy,
+    failing_count,
+    passed_count,
+    run_guarded,
+)
 from codeloop.strategies.common import (
     assertion_test,
     at_least,
     chat_assertions,
     code_messages,
-    extract,
     parse_settings,
+    record_program,
     sampling_for,
+    tests_messages,
 )
-from codeloop.types import GenerationRequest, Message, Status, TestCase
+from codeloop.types import GenerationRequest, Message, TestCase
 
 
 @dataclass(frozen=True)
@@ -85,10 +93,7 @@ def make_reflexion(**settings: object) -> Strategy:
             return tests
         [answer] = await ctx.generate(
             GenerationRequest(
-                messages=(
-                    Message("system", prompts.SYSTEM_TESTS),
-                    Message("user", prompts.tests_request_text(view, config.max_generated_tests)),
-                ),
+                messages=tests_messages(view, config.max_generated_tests),
                 n=1,
                 sampling=sampling_for(
                     ctx, temperature=config.tests_temperature, max_tokens=config.max_tokens
@@ -136,16 +141,8 @@ def make_reflexion(**settings: object) -> Strategy:
             current: _Final | None = None
             for attempt in range(config.rounds + 1):
                 [completion] = await ctx.generate(request)
-                extracted = extract(view, completion.text, "chat", DEFAULT_STOPS)
-                node = ctx.record(
-                    "program",
-                    extracted.code,
-                    parent=parent,
-                    usage=completion.usage,
-                    raw=completion.text,
-                    how=extracted.how,
-                    trial=index,
-                    attempt=attempt,
+                extracted, node = record_program(
+                    ctx, completion, "chat", parent=parent, trial=index, attempt=attempt
                 )
                 current = _Final(extracted.code, completion.text, False)
                 publish(current)
@@ -166,8 +163,8 @@ def make_reflexion(**settings: object) -> Strategy:
                     report,
                     parent=node,
                     style="reflexion",
-                    failing=sum(1 for o in result.outcomes if o.status.is_failure),
-                    passing=sum(1 for o in result.outcomes if o.status is Status.PASSED),
+                    failing=failing_count(result),
+                    passing=passed_count(result),
                 )
                 [reflection] = await ctx.generate(
                     GenerationRequest(

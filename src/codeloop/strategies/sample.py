@@ -11,24 +11,23 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from codeloop.extract import DEFAULT_STOPS
 from codeloop.strategies.base import (
     Answers,
     Solution,
     SolveContext,
     Strategy,
     gather_all,
+    passed_count,
     run_guarded,
 )
 from codeloop.strategies.common import (
     ModeSetting,
     at_least,
-    code_request,
-    extract,
     parse_settings,
     resolve_mode,
+    sample_programs,
 )
-from codeloop.types import ExecResult, Status
+from codeloop.types import ExecResult
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class SampleSettings:
 def _passed(result: ExecResult | None) -> int:
     if result is None:
         return -1  # not run (budget): after every program that ran
-    return sum(1 for o in result.outcomes if o.status is Status.PASSED)
+    return passed_count(result)
 
 
 def make_sample(**settings: object) -> Strategy:
@@ -59,27 +58,9 @@ def make_sample(**settings: object) -> Strategy:
 
         async def body() -> None:
             mode = resolve_mode(config.mode, ctx.backend)
-            request = code_request(
+            codes, raws, nodes = await sample_programs(
                 ctx, mode, config.n, temperature=config.temperature, max_tokens=config.max_tokens
             )
-            completions = await ctx.generate(request)
-            codes: list[str] = []
-            raws: list[str] = []
-            nodes: list[int] = []
-            for index, completion in enumerate(completions):
-                extracted = extract(ctx.view, completion.text, mode, DEFAULT_STOPS)
-                nodes.append(
-                    ctx.record(
-                        "program",
-                        extracted.code,
-                        usage=completion.usage,
-                        raw=completion.text,
-                        how=extracted.how,
-                        sample=index,
-                    )
-                )
-                codes.append(extracted.code)
-                raws.append(completion.text)
             answers.set(codes, raws)
             tests = ctx.view.visible_tests
             if not (config.rank and tests and len(codes) > 1):

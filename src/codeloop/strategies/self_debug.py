@@ -27,18 +27,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from codeloop.extract import DEFAULT_STOPS
 from codeloop.feedback import render, tests_feedback
 from codeloop.strategies import prompts
-from codeloop.strategies.base import Answers, Solution, SolveContext, Strategy, run_guarded
+from codeloop.strategies.base import (
+    Answers,
+    Solution,
+    SolveContext,
+    Strategy,
+    failing_count,
+    passed_count,
+    run_guarded,
+)
 from codeloop.strategies.common import (
     at_least,
     code_messages,
-    extract,
     parse_settings,
+    record_program,
     sampling_for,
 )
-from codeloop.types import GenerationRequest, Message, Status
+from codeloop.types import GenerationRequest, Message
 
 
 @dataclass(frozen=True)
@@ -98,18 +105,10 @@ def make_self_debug(**settings: object) -> Strategy:
                         messages=tuple(messages), n=1, sampling=sampling, purpose=purpose
                     )
                 )
-                extracted = extract(view, completion.text, "chat", DEFAULT_STOPS)
-                code = extracted.code
-                node = ctx.record(
-                    "program",
-                    code,
-                    parent=parent,
-                    usage=completion.usage,
-                    raw=completion.text,
-                    how=extracted.how,
-                    session=index,
-                    attempt=attempt,
+                extracted, node = record_program(
+                    ctx, completion, "chat", parent=parent, session=index, attempt=attempt
                 )
+                code = extracted.code
                 messages.append(Message("assistant", completion.text))
                 if not best.code:
                     best = _Best(code, completion.text, -1, False)
@@ -122,7 +121,7 @@ def make_self_debug(**settings: object) -> Strategy:
                     ctx.record("stop", "no visible tests: nothing to debug against", parent=node)
                     break
                 result = await ctx.execute(code, tests, parent=node, label="visible")
-                passed = sum(1 for o in result.outcomes if o.status is Status.PASSED)
+                passed = passed_count(result)
                 if passed >= best.passed:  # the latest among equals
                     best = _Best(code, completion.text, passed, result.passed)
                     publish(best)
@@ -149,7 +148,7 @@ def make_self_debug(**settings: object) -> Strategy:
                     feedback,
                     parent=node,
                     style=config.feedback,
-                    failing=sum(1 for o in result.outcomes if o.status.is_failure),
+                    failing=failing_count(result),
                 )
                 # "simple" feedback already says "Please fix it": only the answer format follows
                 request_fix = (
