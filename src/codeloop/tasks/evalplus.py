@@ -41,18 +41,18 @@ is no ``assertion`` field (released MBPP+ puts the assert in the prompt).
 from __future__ import annotations
 
 import ast
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from codeloop.tasks._io import read_jsonl, require_str, stamp_source
+from codeloop.tasks._function import FunctionRecord
+from codeloop.tasks._io import read_jsonl, stamp_source
 from codeloop.tasks.asserts import first_assert_test
 from codeloop.tasks.docstring import docstring_examples
-from codeloop.tasks.errors import TaskFileError, TaskLoadError
+from codeloop.tasks.errors import TaskFileError
 from codeloop.tasks.humaneval import visible_examples
-from codeloop.tasks.paths import HUMANEVAL_PLUS_FILE, MBPP_PLUS_FILE, shared_data_file
-from codeloop.types import Compare, Task, TaskKind, TestCase, TestKind
+from codeloop.tasks.paths import HUMANEVAL_PLUS_FILE, MBPP_PLUS_FILE, dataset_file
+from codeloop.types import Compare, Task, TestCase, TestKind
 
 HUMANEVAL_PLUS = "humaneval+"
 MBPP_PLUS = "mbpp+"
@@ -232,21 +232,6 @@ def _atol(path: Path, line: int, record: dict[str, Any]) -> float:
     return float(value)
 
 
-def _resolve(path: str | Path | None, env: str, relative: Path, name: str) -> Path:
-    if path is not None:
-        return Path(path)
-    configured = os.environ.get(env)
-    if configured:
-        return Path(configured)
-    file = shared_data_file(relative)
-    if file is None:
-        raise TaskLoadError(
-            f"{name} data not found: the shared data folder is missing; set {env} or pass "
-            f"dataset_file (expected shared/data/{relative.as_posix()})"
-        )
-    return file
-
-
 def _tests(
     inputs: list[list[Any]], atol: float, oracle: str, make_args: Callable[[list[Any]], Any]
 ) -> tuple[TestCase, ...]:
@@ -264,29 +249,35 @@ def _tests(
     )
 
 
+def _hidden_tests(
+    file: Path,
+    line: int,
+    record: dict[str, Any],
+    atol: float,
+    oracle: str,
+    make_args: Callable[[list[Any]], Any],
+) -> dict[str, tuple[TestCase, ...]]:
+    """The record's ``base_input`` and ``plus_input`` as the hidden test groups."""
+    return {
+        group: _tests(_inputs(file, line, record, f"{group}_input"), atol, oracle, make_args)
+        for group in ("base", "plus")
+    }
+
+
 def load_humaneval_plus(path: str | Path | None = None) -> list[Task]:
     """HumanEval+ tasks (164), with their base and plus inputs."""
-    file = _resolve(path, HUMANEVAL_PLUS_ENV, HUMANEVAL_PLUS_FILE, "HumanEval+")
+    file = dataset_file(path, HUMANEVAL_PLUS_ENV, HUMANEVAL_PLUS_FILE, "HumanEval+")
     tasks = []
     for line, record in read_jsonl(file):
-        task_id = require_str(file, line, record, "task_id")
-        prompt = require_str(file, line, record, "prompt")
-        entry_point = require_str(file, line, record, "entry_point").strip()
-        solution = require_str(file, line, record, "canonical_solution")
+        fields = FunctionRecord.read(file, line, record)
         atol = _atol(file, line, record)
-        oracle = "find_zero" if entry_point == "find_zero" else ""
-        base = _tests(_inputs(file, line, record, "base_input"), atol, oracle, tuple)
-        plus = _tests(_inputs(file, line, record, "plus_input"), atol, oracle, tuple)
+        oracle = "find_zero" if fields.entry_point == "find_zero" else ""
         tasks.append(
-            Task(
-                task_id=task_id,
-                prompt=prompt,
-                entry_point=entry_point,
-                kind=TaskKind.FUNCTION,
-                visible_tests=visible_examples(task_id, prompt, entry_point),
-                hidden_tests={"base": base, "plus": plus},
-                reference=prompt + solution,
+            fields.task(
                 dataset=HUMANEVAL_PLUS,
+                visible_tests=visible_examples(fields.task_id, fields.prompt, fields.entry_point),
+                hidden_tests=_hidden_tests(file, line, record, atol, oracle, tuple),
+                reference=fields.prompt + fields.solution,
                 metadata={"contract": record.get("contract", ""), "atol": atol},
             )
         )
@@ -305,40 +296,31 @@ def _mbpp_args_maker(file: Path, line: int, task_id: str) -> Callable[[list[Any]
 
 def load_mbpp_plus(path: str | Path | None = None) -> list[Task]:
     """MBPP+ tasks (399 in the pre-release file), with their base and plus inputs."""
-    file = _resolve(path, MBPP_PLUS_ENV, MBPP_PLUS_FILE, "MBPP+")
+    file = dataset_file(path, MBPP_PLUS_ENV, MBPP_PLUS_FILE, "MBPP+")
     tasks = []
     for line, record in read_jsonl(file):
-        task_id = require_str(file, line, record, "task_id")
-        prompt = require_str(file, line, record, "prompt")
-        entry_point = require_str(file, line, record, "entry_point").strip()
-        solution = require_str(file, line, record, "canonical_solution")
+        fields = FunctionRecord.read(file, line, record)
         atol = _atol(file, line, record)
-        oracle = mbpp_plus_oracle(entry_point)
-
-        make_args = _mbpp_args_maker(file, line, task_id)
-        base = _tests(_inputs(file, line, record, "base_input"), atol, oracle, make_args)
-        plus = _tests(_inputs(file, line, record, "plus_input"), atol, oracle, make_args)
+        oracle = mbpp_plus_oracle(fields.entry_point)
+        make_args = _mbpp_args_maker(file, line, fields.task_id)
+        hidden = _hidden_tests(file, line, record, atol, oracle, make_args)
         assertion = record.get("assertion")
         if isinstance(assertion, str) and assertion.strip():
-            first = first_assert_test(assertion, entry_point)
+            first = first_assert_test(assertion, fields.entry_point)
             visible: tuple[TestCase, ...] = (first,) if first is not None else ()
         else:
-            visible = docstring_examples(prompt, entry_point)
+            visible = docstring_examples(fields.prompt, fields.entry_point)
         metadata: dict[str, Any] = {"contract": record.get("contract", ""), "atol": atol}
         if isinstance(assertion, str):
             metadata["assertion"] = assertion
         if oracle == "not_none":
             metadata["reference_output_transform"] = "is_not_none"
         tasks.append(
-            Task(
-                task_id=task_id,
-                prompt=prompt,
-                entry_point=entry_point,
-                kind=TaskKind.FUNCTION,
-                visible_tests=visible,
-                hidden_tests={"base": base, "plus": plus},
-                reference=prompt + solution,
+            fields.task(
                 dataset=MBPP_PLUS,
+                visible_tests=visible,
+                hidden_tests=hidden,
+                reference=fields.prompt + fields.solution,
                 metadata=metadata,
             )
         )

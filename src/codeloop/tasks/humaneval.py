@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from codeloop.tasks._function import FunctionRecord
 from codeloop.tasks._io import read_jsonl, require_str, stamp_source
-from codeloop.tasks.asserts import convert_check
 from codeloop.tasks.docstring import docstring_examples
-from codeloop.types import Task, TaskKind, TestCase
+from codeloop.types import Task, TestCase
 
 DATASET = "humaneval"
 
@@ -59,27 +59,14 @@ def load_humaneval(path: str | Path | None = None) -> list[Task]:
     file = Path(path) if path is not None else default_path()
     tasks = []
     for line, record in read_jsonl(file):
-        task_id = require_str(file, line, record, "task_id")
-        prompt = require_str(file, line, record, "prompt")
-        entry_point = require_str(file, line, record, "entry_point").strip()
-        solution = require_str(file, line, record, "canonical_solution")
+        fields = FunctionRecord.read(file, line, record)
         test = require_str(file, line, record, "test")
-        conversion = convert_check(test, entry_point)
         tasks.append(
-            Task(
-                task_id=task_id,
-                prompt=prompt,
-                entry_point=entry_point,
-                kind=TaskKind.FUNCTION,
-                visible_tests=visible_examples(task_id, prompt, entry_point),
-                hidden_tests={"base": conversion.tests},
-                reference=prompt + solution,
+            fields.check_task(
+                test,
                 dataset=DATASET,
-                metadata={
-                    "test": test,
-                    "check_converted": conversion.converted,
-                    "check_conversion_reason": conversion.reason,
-                },
+                visible_tests=visible_examples(fields.task_id, fields.prompt, fields.entry_point),
+                reference=fields.prompt + fields.solution,
             )
         )
     return stamp_source(tasks, file)

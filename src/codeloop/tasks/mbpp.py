@@ -28,16 +28,15 @@ trailing space (``"get_max_sum "``); it is stripped.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
+from codeloop.tasks._function import FunctionRecord
 from codeloop.tasks._io import read_jsonl, require_str, stamp_source
 from codeloop.tasks._syntax import parse
-from codeloop.tasks.asserts import convert_check, first_assert_test
-from codeloop.tasks.errors import TaskLoadError
-from codeloop.tasks.paths import MBPP_CODET_FILE, shared_data_file
-from codeloop.types import Task, TaskKind
+from codeloop.tasks.asserts import first_assert_test
+from codeloop.tasks.paths import MBPP_CODET_FILE, dataset_file
+from codeloop.types import Task
 
 DATASET = "mbpp"
 PATH_ENV = "CODELOOP_MBPP"
@@ -69,16 +68,13 @@ def reference_program(prompt: str, solution: str) -> str:
 
 
 def default_path() -> Path:
-    configured = os.environ.get(PATH_ENV)
-    if configured:
-        return Path(configured)
-    file = shared_data_file(MBPP_CODET_FILE)
-    if file is None:
-        raise TaskLoadError(
-            f"MBPP data not found: the shared data folder is missing; set {PATH_ENV} or "
-            "pass dataset_file (CodeT's mbpp_sanitized_for_code_generation.jsonl)"
-        )
-    return file
+    return dataset_file(
+        None,
+        PATH_ENV,
+        MBPP_CODET_FILE,
+        "MBPP",
+        hint="CodeT's mbpp_sanitized_for_code_generation.jsonl",
+    )
 
 
 def load_mbpp(path: str | Path | None = None) -> list[Task]:
@@ -86,28 +82,15 @@ def load_mbpp(path: str | Path | None = None) -> list[Task]:
     file = Path(path) if path is not None else default_path()
     tasks = []
     for line, record in read_jsonl(file):
-        task_id = require_str(file, line, record, "task_id")
-        prompt = require_str(file, line, record, "prompt")
-        entry_point = require_str(file, line, record, "entry_point").strip()
-        solution = require_str(file, line, record, "canonical_solution")
+        fields = FunctionRecord.read(file, line, record)
         test = require_str(file, line, record, "test")
-        conversion = convert_check(test, entry_point)
-        first = first_assert_test(test, entry_point)
+        first = first_assert_test(test, fields.entry_point)
         tasks.append(
-            Task(
-                task_id=task_id,
-                prompt=prompt,
-                entry_point=entry_point,
-                kind=TaskKind.FUNCTION,
-                visible_tests=(first,) if first is not None else (),
-                hidden_tests={"base": conversion.tests},
-                reference=reference_program(prompt, solution),
+            fields.check_task(
+                test,
                 dataset=DATASET,
-                metadata={
-                    "test": test,
-                    "check_converted": conversion.converted,
-                    "check_conversion_reason": conversion.reason,
-                },
+                visible_tests=(first,) if first is not None else (),
+                reference=reference_program(fields.prompt, fields.solution),
             )
         )
     return stamp_source(tasks, file)

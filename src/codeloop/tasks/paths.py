@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from codeloop.tasks.errors import TaskLoadError
+
 SHARED_DATA_ENV = "CODELOOP_SHARED_DATA"
 
 # src/codeloop/tasks/paths.py -> parents[3] is the repository root
@@ -31,3 +33,23 @@ def shared_data_file(relative: Path) -> Path | None:
     """A file inside the shared data folder, or None when the folder is absent."""
     root = shared_data_dir()
     return None if root is None else root / relative
+
+
+def dataset_file(
+    path: str | Path | None, env: str, relative: Path, name: str, *, hint: str = ""
+) -> Path:
+    """A named dataset's file: `path` when given, else ``$env``, else `relative` in the
+    shared data folder; TaskLoadError when none of them is there to look in.  `hint` says
+    what file to pass (default: where it is expected in the shared folder)."""
+    if path is not None:
+        return Path(path)
+    configured = os.environ.get(env)
+    if configured:
+        return Path(configured)
+    file = shared_data_file(relative)
+    if file is None:
+        raise TaskLoadError(
+            f"{name} data not found: the shared data folder is missing; set {env} or pass "
+            f"dataset_file ({hint or f'expected shared/data/{relative.as_posix()}'})"
+        )
+    return file
