@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,19 @@ app.add_typer(sandbox_app, name="sandbox")
 
 console = Console(stderr=True)
 out = Console()
+
+# Options that `evaluate` and `run` share.
+DatasetFileOption = Annotated[
+    str | None, typer.Option(help="Data file for humaneval+/mbpp+ (default: env or shared).")
+]
+JsonOption = Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")]
+StoreOption = Annotated[
+    Path | None, typer.Option(help="sqlite run store; rerunning with it resumes.")
+]
+WorkersOption = Annotated[int | None, typer.Option(help="Sandbox workers (default: cores).")]
+RequireIsolationOption = Annotated[
+    bool, typer.Option(help="Refuse to run unless every isolation layer is in force.")
+]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -68,9 +82,7 @@ def evaluate(
     dataset: Annotated[
         str, typer.Option(help="humaneval, humaneval+, mbpp, mbpp+, or a task file path.")
     ] = "humaneval",
-    dataset_file: Annotated[
-        str | None, typer.Option(help="Data file for humaneval+/mbpp+ (default: env or shared).")
-    ] = None,
+    dataset_file: DatasetFileOption = None,
     k: Annotated[str, typer.Option("--k", help="pass@k values, e.g. 1,10,100.")] = "1,10,100",
     timeout: Annotated[
         float | None,
@@ -86,14 +98,10 @@ def evaluate(
     ] = None,
     calibration_factor: Annotated[float, typer.Option(help="Calibrated: limit factor.")] = 4.0,
     calibration_floor: Annotated[float, typer.Option(help="Calibrated: minimum limit (s).")] = 1.0,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
-    store: Annotated[
-        Path | None, typer.Option(help="sqlite run store; rerunning with it resumes.")
-    ] = None,
-    workers: Annotated[int | None, typer.Option(help="Sandbox workers (default: cores).")] = None,
-    require_isolation: Annotated[
-        bool, typer.Option(help="Refuse to run unless every isolation layer is in force.")
-    ] = False,
+    json_out: JsonOption = None,
+    store: StoreOption = None,
+    workers: WorkersOption = None,
+    require_isolation: RequireIsolationOption = False,
 ) -> None:
     """Score samples on a dataset's hidden tests: pass@k with the unbiased estimator."""
     import anyio
@@ -142,19 +150,47 @@ def evaluate(
         return
 
     _print_report(report)
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report.to_json(), indent=1))
-        console.print(f"results written to {json_out}")
+    _write_json(json_out, report.to_json())
 
 
-def _print_report(report: Any) -> None:
-    missing = [n for n, layer in _layers(report.isolation) if not layer]
+def _write_json(
+    path: Path | None, payload: Any, *, default: Callable[[Any], Any] | None = None
+) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1, default=default))
+    console.print(f"results written to {path}")
+
+
+def _warn_missing_layers(isolation: dict[str, Any]) -> None:
+    missing = [n for n, layer in _layers(isolation) if not layer]
     if missing:
         console.print(
             f"[bold yellow]warning:[/] sandbox ran without: {', '.join(missing)} "
             "(see `codeloop sandbox check`)"
         )
+
+
+def _pass_at_k_table(title: str, pass_at_k: dict[str, dict[str, float]]) -> tuple[Table, list[str]]:
+    """A table with a row per test group and a column per k (in percent); returns it and
+    the ks, in order, for rows added later."""
+    table = Table(title=title)
+    table.add_column("tests")
+    ks = sorted({k for row in pass_at_k.values() for k in row}, key=int)
+    for k in ks:
+        table.add_column(f"pass@{k}", justify="right")
+    for group, row in pass_at_k.items():
+        table.add_row(group, *_percents(row, ks))
+    return table, ks
+
+
+def _percents(row: dict[str, float], ks: list[str]) -> list[str]:
+    return [f"{100 * row[k]:.2f}" if k in row else "-" for k in ks]
+
+
+def _print_report(report: Any) -> None:
+    _warn_missing_layers(report.isolation)
     options = report.options
     if options.get("calibrated"):
         limits = (
@@ -184,13 +220,7 @@ def _print_report(report: Any) -> None:
             f"[yellow]{task_id}: {len(lost)} test(s) dropped: the reference "
             "solution fails on them[/]"
         )
-    table = Table(title="pass@k")
-    table.add_column("tests")
-    ks = sorted({k for row in report.pass_at_k.values() for k in row}, key=int)
-    for kk in ks:
-        table.add_column(f"pass@{kk}", justify="right")
-    for group, row in report.pass_at_k.items():
-        table.add_row(group, *[f"{100 * row[kk]:.2f}" if kk in row else "-" for kk in ks])
+    table, _ = _pass_at_k_table("pass@k", report.pass_at_k)
     out.print(table)
     counts = ", ".join(f"{name} {n}" for name, n in sorted(report.status_counts.items()))
     console.print(f"statuses: {counts}")
@@ -228,10 +258,8 @@ def run_command(
         str | None, typer.Option(help="Whole-run budget, same form; no task starts past it.")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N tasks.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
-    store: Annotated[
-        Path | None, typer.Option(help="sqlite run store; rerunning with it resumes.")
-    ] = None,
+    json_out: JsonOption = None,
+    store: StoreOption = None,
     cache: Annotated[
         Path | None,
         typer.Option(
@@ -240,16 +268,14 @@ def run_command(
         ),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not cache responses.")] = False,
-    workers: Annotated[int | None, typer.Option(help="Sandbox workers (default: cores).")] = None,
+    workers: WorkersOption = None,
     concurrency: Annotated[int, typer.Option(help="Tasks solved at once.")] = 4,
     max_errors: Annotated[
         int | None,
         typer.Option(help="Stop when more tasks than this error (default: 10% of tasks, min 3)."),
     ] = None,
     k: Annotated[str, typer.Option("--k", help="Ranked pass@k values.")] = "1,2,5,10",
-    dataset_file: Annotated[
-        str | None, typer.Option(help="Data file for humaneval+/mbpp+ (default: env or shared).")
-    ] = None,
+    dataset_file: DatasetFileOption = None,
     timeout: Annotated[
         float, typer.Option(help="Scoring: seconds per program (fixed limits).")
     ] = 3.0,
@@ -261,9 +287,7 @@ def run_command(
             "per test (default for named datasets; task files: fixed).",
         ),
     ] = None,
-    require_isolation: Annotated[
-        bool, typer.Option(help="Refuse to run unless every isolation layer is in force.")
-    ] = False,
+    require_isolation: RequireIsolationOption = False,
 ) -> None:
     """Solve every task with a strategy and a model, then score it on the hidden tests."""
     import anyio
@@ -344,10 +368,7 @@ def run_command(
         return
 
     _print_run_report(report)
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report.to_json(), indent=1, default=str))
-        console.print(f"results written to {json_out}")
+    _write_json(json_out, report.to_json(), default=str)
     if report.stop_reason.startswith("error budget"):
         raise typer.Exit(1)
 
@@ -362,12 +383,7 @@ def _money(value: float | None) -> str:
 
 
 def _print_run_report(report: Any) -> None:
-    missing = [n for n, layer in _layers(report.isolation) if not layer]
-    if missing:
-        console.print(
-            f"[bold yellow]warning:[/] sandbox ran without: {', '.join(missing)} "
-            "(see `codeloop sandbox check`)"
-        )
+    _warn_missing_layers(report.isolation)
     config = report.config
     console.print(
         f"{config['dataset']}: strategy {config['strategy']} "
@@ -379,16 +395,9 @@ def _print_run_report(report: Any) -> None:
     if report.stop_reason:
         style = "bold red" if report.stop_reason.startswith("error") else "yellow"
         console.print(f"[{style}]stopped early[/]: {report.stop_reason}")
-    table = Table(title="ranked pass@k (% of finished tasks)")
-    table.add_column("tests")
-    ks = sorted({kk for row in report.pass_at_k.values() for kk in row}, key=int)
-    for kk in ks:
-        table.add_column(f"pass@{kk}", justify="right")
-    for group, row in report.pass_at_k.items():
-        table.add_row(group, *[f"{100 * row[kk]:.2f}" if kk in row else "-" for kk in ks])
+    table, ks = _pass_at_k_table("ranked pass@k (% of finished tasks)", report.pass_at_k)
     for group, row in report.pass_at_k_ties.items():  # strategies that rank with ties (codet)
-        cells = [f"{100 * row[kk]:.2f}" if kk in row else "-" for kk in ks]
-        table.add_row(f"{group}, ties by expectation", *cells)
+        table.add_row(f"{group}, ties by expectation", *_percents(row, ks))
     out.print(table)
     cost, spent = report.cost, report.spent
     costs = Table(title="cost")
