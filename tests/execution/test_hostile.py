@@ -110,6 +110,17 @@ LARGE = TestSuite(
     tests=(TestCase(TestKind.CALL, args=(0, 0), expected=list(range(100_000))),), entry_point="f"
 )
 NORMAL = "def f(a, b):\n    return a + b\n"
+WRITE_TO_PATH = "def f(path):\n    open(path, 'w').write('pwned')\n"
+REMOVE_PATH = "import os\ndef f(path):\n    os.remove(path)\n"
+
+
+def _refused(name: str, program: str, needs: tuple[str, ...], args: str = "") -> Hostile:
+    """An attack that the isolation layers `needs` refuse: it ends in an error, a
+    PermissionError."""
+    return Hostile(
+        name, program, F({Status.ERROR}), exception="PermissionError", needs=needs, args=args
+    )
+
 
 CASES: tuple[Hostile, ...] = (
     # --- time
@@ -376,74 +387,32 @@ CASES: tuple[Hostile, ...] = (
         args="evaluator_pid",
     ),
     # --- files outside the work dir
-    Hostile(
+    _refused(
         "read_etc_passwd",
         "def f(a, b):\n    return open('/etc/passwd').read()\n",
-        F({Status.ERROR}),
-        exception="PermissionError",
         needs=("landlock",),
     ),
-    Hostile(
-        "delete_root_owned_file",
-        "import os\ndef f(path):\n    os.remove(path)\n",
-        F({Status.ERROR}),
-        exception="PermissionError",
-        needs=("uid", "landlock"),
-        args="sentinel",
+    _refused("delete_root_owned_file", REMOVE_PATH, needs=("uid", "landlock"), args="sentinel"),
+    _refused(
+        "overwrite_root_owned_file", WRITE_TO_PATH, needs=("uid", "landlock"), args="sentinel"
     ),
-    Hostile(
-        "overwrite_root_owned_file",
-        "def f(path):\n    open(path, 'w').write('pwned')\n",
-        F({Status.ERROR}),
-        exception="PermissionError",
-        needs=("uid", "landlock"),
-        args="sentinel",
+    # mode 0666 in a 0777 dir: only Landlock stops it
+    _refused(
+        "overwrite_world_writable_file", WRITE_TO_PATH, needs=("uid", "landlock"), args="victim"
     ),
-    Hostile(
-        "overwrite_world_writable_file",  # mode 0666 in a 0777 dir: only Landlock stops it
-        "def f(path):\n    open(path, 'w').write('pwned')\n",
-        F({Status.ERROR}),
-        exception="PermissionError",
-        needs=("uid", "landlock"),
-        args="victim",
-    ),
-    Hostile(
-        "delete_world_writable_file",
-        "import os\ndef f(path):\n    os.remove(path)\n",
-        F({Status.ERROR}),
-        exception="PermissionError",
-        needs=("uid", "landlock"),
-        args="victim",
-    ),
-    Hostile(
+    _refused("delete_world_writable_file", REMOVE_PATH, needs=("uid", "landlock"), args="victim"),
+    _refused(
         "create_file_in_world_writable_dir",
         "import os\ndef f(path):\n    open(os.path.join(os.path.dirname(path), 'new'), 'w')\n",
-        F({Status.ERROR}),
-        exception="PermissionError",
         needs=("uid", "landlock"),
         args="victim",
     ),
-    Hostile(
-        "write_tmp",
-        "def f(path):\n    open(path, 'w').write('pwned')\n",
-        F({Status.ERROR}),
-        exception="PermissionError",
-        needs=("uid", "landlock"),
-        args="pwned",
-    ),
-    Hostile(
-        "write_dev_shm",  # where the work dirs live
-        "def f(path):\n    open(path, 'w').write('pwned')\n",
-        F({Status.ERROR}),
-        exception="PermissionError",
-        needs=("uid", "landlock"),
-        args="shm_pwned",
-    ),
-    Hostile(
+    _refused("write_tmp", WRITE_TO_PATH, needs=("uid", "landlock"), args="pwned"),
+    # where the work dirs live
+    _refused("write_dev_shm", WRITE_TO_PATH, needs=("uid", "landlock"), args="shm_pwned"),
+    _refused(
         "chdir_root_and_write",
         "import os\ndef f(a, b):\n    os.chdir('/')\n    open('codeloop-pwned', 'w').write('x')\n",
-        F({Status.ERROR}),
-        exception="PermissionError",
         needs=("uid", "landlock"),
     ),
     Hostile(
@@ -462,27 +431,23 @@ CASES: tuple[Hostile, ...] = (
         args="root_only",
     ),
     # --- network
-    Hostile(
+    _refused(
         "tcp_to_localhost",
         _program("""
             import socket
             def f(port):
                 socket.create_connection(('127.0.0.1', port), timeout=0.5).sendall(b'pwned')
         """),
-        F({Status.ERROR}),
-        exception="PermissionError",
         needs=("seccomp",),
         args="tcp_port",
     ),
-    Hostile(
+    _refused(
         "udp_to_localhost",
         _program("""
             import socket
             def f(port):
                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', port))
         """),
-        F({Status.ERROR}),
-        exception="PermissionError",
         needs=("seccomp",),
         args="tcp_port",
     ),
@@ -515,30 +480,24 @@ CASES: tuple[Hostile, ...] = (
         args="abstract_name",
     ),
     # --- signals to the trusted side
-    Hostile(
+    _refused(
         "kill_parent",
         "import os, signal\ndef f(a, b):\n    os.kill(os.getppid(), signal.SIGKILL)\n",
-        F({Status.ERROR}),
-        exception="PermissionError",
         needs=("uid",),
     ),
-    Hostile(
+    _refused(
         "kill_evaluator",
         "import os, signal\ndef f(pid):\n    os.kill(pid, signal.SIGKILL)\n",
-        F({Status.ERROR}),
-        exception="PermissionError",
         needs=("uid",),
         args="evaluator_pid",
     ),
-    Hostile(
+    _refused(
         "killpg_parent_group",
         _program("""
             import os, signal
             def f(a, b):
                 os.killpg(os.getpgid(os.getppid()), signal.SIGKILL)
         """),
-        F({Status.ERROR}),
-        exception="PermissionError",
         needs=("uid",),
     ),
     Hostile(
@@ -552,18 +511,14 @@ CASES: tuple[Hostile, ...] = (
         "import os, signal\ndef f(a, b):\n    os.killpg(os.getpgid(0), signal.SIGKILL)\n",
         F({Status.SIGNAL}),
     ),
-    Hostile(
+    _refused(
         "setsid",
         "import os\ndef f(a, b):\n    os.setsid()\n    return a + b\n",
-        F({Status.ERROR}),
-        exception="PermissionError",
         needs=("seccomp",),
     ),
-    Hostile(
+    _refused(
         "setpgid",
         "import os\ndef f(a, b):\n    os.setpgid(0, 0)\n    return a + b\n",
-        F({Status.ERROR}),
-        exception="PermissionError",
         needs=("seccomp",),
     ),
     # --- forged verdicts through the inherited result channel
@@ -1156,19 +1111,21 @@ def test_stdout_is_read_back_from_the_runs_own_file(findings: Findings) -> None:
     assert findings.site.marker not in result.stdout
 
 
-def test_lingering_threads_and_daemons_do_not_delay_the_verdict(findings: Findings) -> None:
-    for name in ("thread_outliving_the_test", "daemon_child"):
-        result = _result(findings, name)
-        assert result.status is Status.PASSED, _describe(result)
-        # far less than the time limit: the run did not wait for what it left behind
-        assert result.duration_s < 0.8, (name, result.duration_s)
+@pytest.mark.parametrize("name", ["thread_outliving_the_test", "daemon_child"])
+def test_lingering_threads_and_daemons_do_not_delay_the_verdict(
+    findings: Findings, name: str
+) -> None:
+    result = _result(findings, name)
+    assert result.status is Status.PASSED, _describe(result)
+    # far less than the time limit: the run did not wait for what it left behind
+    assert result.duration_s < 0.8, (name, result.duration_s)
 
 
-def test_fork_bomb_is_contained(findings: Findings) -> None:
-    for name in ("fork_bomb", "fork_bomb_ignoring_errors"):
-        result = _result(findings, name)
-        assert result.status.is_failure, _describe(result)
-        assert findings.leftovers.get(name) == [], findings.leftovers.get(name)
+@pytest.mark.parametrize("name", ["fork_bomb", "fork_bomb_ignoring_errors"])
+def test_fork_bomb_is_contained(findings: Findings, name: str) -> None:
+    result = _result(findings, name)
+    assert result.status.is_failure, _describe(result)
+    assert findings.leftovers.get(name) == [], findings.leftovers.get(name)
 
 
 def test_result_channel_flood_hurts_neither_the_evaluator_nor_neighbours(
