@@ -74,6 +74,19 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def identity_tasks(count: int) -> list[dict]:
+    """`count` tasks f0..f{count-1}, each an identity function with one hidden test."""
+    return [
+        {
+            "task_id": f"t{i}",
+            "prompt": f"def f{i}(a):\n",
+            "entry_point": f"f{i}",
+            "tests": [{"input": [1], "output": 1}],
+        }
+        for i in range(count)
+    ]
+
+
 @pytest.fixture()
 def dataset(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "tasks.jsonl", TASKS)
@@ -339,19 +352,9 @@ def test_humaneval_first_three_tasks_with_the_sample_strategy(tmp_path):
 
 
 def test_run_budget_stops_starting_tasks(tmp_path, answers):
-    tasks = [
-        {
-            "task_id": f"t{i}",
-            "prompt": f"def f{i}(a):\n",
-            "entry_point": f"f{i}",
-            "tests": [{"input": [1], "output": 1}],
-        }
-        for i in range(4)
-    ]
-    dataset = write_jsonl(tmp_path / "four.jsonl", tasks)
+    dataset = write_jsonl(tmp_path / "four.jsonl", identity_tasks(4))
     mock = write_jsonl(tmp_path / "ident.jsonl", ["    return a\n"] * 4)
-    data = run_json(
-        tmp_path,
+    args = [
         dataset,
         "--strategy",
         "scripted",
@@ -363,28 +366,19 @@ def test_run_budget_stops_starting_tasks(tmp_path, answers):
         "1",
         "--store",
         tmp_path / "b.sqlite",
-    )
+    ]
+    data = run_json(tmp_path, *args)
     assert data["tasks_finished"] == 2 and data["tasks_selected"] == 4
     assert data["stop_reason"].startswith("run budget exhausted: calls 2")
     assert data["pass_at_k"] == {"1": 1.0}  # over the finished tasks; the stop is reported
-    result = invoke(
-        dataset,
-        "--strategy",
-        "scripted",
-        "--model",
-        f"mock:file:{mock}",
-        "--run-budget",
-        "calls=2",
-        "--concurrency",
-        "1",
-        "--store",
-        tmp_path / "b.sqlite",
-    )
+    result = invoke(*args)
     # the budget covers the whole run, stored tasks included: a rerun starts nothing new
     assert result.exit_code == 0 and "run budget exhausted" in result.output
 
 
-def test_per_task_budget_reaches_the_strategy_and_is_part_of_the_config(tmp_path, dataset, answers):
+def test_per_task_budget_reaches_the_strategy_and_is_part_of_the_config(
+    tmp_path, dataset, answers, monkeypatch
+):
     seen: list[Budget] = []
 
     def budget_spy(**settings):
@@ -394,22 +388,19 @@ def test_per_task_budget_reaches_the_strategy_and_is_part_of_the_config(tmp_path
 
         return solve
 
-    STRATEGIES["budget_spy"] = budget_spy
-    try:
-        data = run_json(
-            tmp_path,
-            dataset,
-            "--strategy",
-            "budget_spy",
-            "--model",
-            f"mock:file:{answers}",
-            "--budget",
-            "calls=1,seconds=5",
-            "--store",
-            tmp_path / "x.sqlite",
-        )
-    finally:
-        del STRATEGIES["budget_spy"]
+    monkeypatch.setitem(STRATEGIES, "budget_spy", budget_spy)
+    data = run_json(
+        tmp_path,
+        dataset,
+        "--strategy",
+        "budget_spy",
+        "--model",
+        f"mock:file:{answers}",
+        "--budget",
+        "calls=1,seconds=5",
+        "--store",
+        tmp_path / "x.sqlite",
+    )
     assert seen == [Budget(calls=1, seconds=5.0)] * 2
     # out of budget without an answer: failed, with a note, and not a model error
     assert data["errors"] == 0 and data["pass_at_k"] == {"1": 0.0}
@@ -436,16 +427,7 @@ class BrokenBackend:
 
 def test_error_budget_stops_early_and_records_errors(tmp_path, monkeypatch):
     monkeypatch.setitem(PROVIDERS, "broken", lambda rest, **kw: BrokenBackend())
-    tasks = [
-        {
-            "task_id": f"t{i}",
-            "prompt": f"def f{i}(a):\n",
-            "entry_point": f"f{i}",
-            "tests": [{"input": [1], "output": 1}],
-        }
-        for i in range(10)
-    ]
-    dataset = write_jsonl(tmp_path / "ten.jsonl", tasks)
+    dataset = write_jsonl(tmp_path / "ten.jsonl", identity_tasks(10))
     out = tmp_path / "err.json"
     result = invoke(
         dataset,
@@ -475,7 +457,7 @@ def test_error_budget_stops_early_and_records_errors(tmp_path, monkeypatch):
     assert db.execute("SELECT COUNT(*) FROM run_solutions WHERE error != ''").fetchone() == (3,)
 
 
-def test_strategy_crash_is_that_tasks_error(tmp_path, dataset, answers):
+def test_strategy_crash_is_that_tasks_error(tmp_path, dataset, answers, monkeypatch):
     def fragile(**settings):
         async def solve(ctx) -> Solution:
             if ctx.view.task_id == "demo/add":
@@ -484,20 +466,17 @@ def test_strategy_crash_is_that_tasks_error(tmp_path, dataset, answers):
 
         return solve
 
-    STRATEGIES["fragile"] = fragile
-    try:
-        data = run_json(
-            tmp_path,
-            dataset,
-            "--strategy",
-            "fragile",
-            "--model",
-            f"mock:file:{answers}",
-            "--store",
-            tmp_path / "f.sqlite",
-        )
-    finally:
-        del STRATEGIES["fragile"]
+    monkeypatch.setitem(STRATEGIES, "fragile", fragile)
+    data = run_json(
+        tmp_path,
+        dataset,
+        "--strategy",
+        "fragile",
+        "--model",
+        f"mock:file:{answers}",
+        "--store",
+        tmp_path / "f.sqlite",
+    )
     by_id = {r["task_id"]: r for r in data["results"]}
     assert "ZeroDivisionError" in by_id["demo/add"]["error"] and not by_id["demo/add"]["passed"]
     assert by_id["demo/neg"]["passed"] and not by_id["demo/neg"]["error"]
@@ -556,7 +535,7 @@ def _reachable(root: object, skip: tuple[type, ...]) -> list[object]:
     return found
 
 
-def test_strategy_never_receives_hidden_tests(tmp_path, answers):
+def test_strategy_never_receives_hidden_tests(tmp_path, answers, monkeypatch):
     secret = [
         {
             "task_id": "demo/add",
@@ -582,20 +561,17 @@ def test_strategy_never_receives_hidden_tests(tmp_path, answers):
 
         return solve
 
-    STRATEGIES["spy"] = spy
-    try:
-        data = run_json(
-            tmp_path,
-            dataset,
-            "--strategy",
-            "spy",
-            "--model",
-            f"mock:file:{answers}",
-            "--store",
-            tmp_path / "spy.sqlite",
-        )
-    finally:
-        del STRATEGIES["spy"]
+    monkeypatch.setitem(STRATEGIES, "spy", spy)
+    data = run_json(
+        tmp_path,
+        dataset,
+        "--strategy",
+        "spy",
+        "--model",
+        f"mock:file:{answers}",
+        "--store",
+        tmp_path / "spy.sqlite",
+    )
     assert seen["view_type"] is ProblemView
     assert "hidden_tests" not in seen["view_fields"] and "reference" not in seen["view_fields"]
     assert seen["tasks"] == [] and seen["secrets"] == []
@@ -701,7 +677,7 @@ SLOW_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_kill_9_keeps_finished_tasks(tmp_path, dataset):
+def test_kill_9_keeps_finished_tasks(tmp_path, dataset, monkeypatch):
     store = tmp_path / "k.sqlite"
     args = [
         str(dataset),
@@ -749,19 +725,17 @@ def test_kill_9_keeps_finished_tasks(tmp_path, dataset):
 
         return solve
 
-    STRATEGIES["sleepy"] = quick  # same name and settings: the same run, resumed
-    try:
-        report = anyio.run(
-            run,
-            RunOptions(
-                dataset=str(dataset),
-                strategy="sleepy",
-                model="mock:echo",
-                store=str(store),
-                concurrency=1,
-            ),
-        )
-    finally:
-        del STRATEGIES["sleepy"]
+    # same name and settings: the same run, resumed
+    monkeypatch.setitem(STRATEGIES, "sleepy", quick)
+    report = anyio.run(
+        run,
+        RunOptions(
+            dataset=str(dataset),
+            strategy="sleepy",
+            model="mock:echo",
+            store=str(store),
+            concurrency=1,
+        ),
+    )
     assert report.reused == 1 and report.finished == 2
     assert [r.passed for r in report.results] == [True, True]
