@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import gc
 import json
 import math
 import mmap
@@ -483,9 +484,14 @@ class Zygote:
             shm=shm,
         )
         now = time.monotonic()
+        # Objects that exist now go to the collector's permanent generation in the child:
+        # its collections then never walk (and write to, so copy) the zygote's heap, such
+        # as a suite's inputs, which are young.  The zygote takes them back after the fork.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             self._become_child(child_job, job, workdir, global_slot, in_fd, out_fd, chan_w, total)
+        gc.unfreeze()
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
         os.close(chan_w)
