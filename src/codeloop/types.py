@@ -184,6 +184,11 @@ class ExecRequest:
     limits: Limits = field(default_factory=Limits)
     fail_fast: bool = True  # stop at the first failing test (scoring); False for feedback
     record_only: bool = False  # return actual values without comparing (reference runs)
+    # failing tests carry expected/actual texts and tracebacks, and without fail_fast every
+    # result is sent as it comes (a crash loses none).  False, for a strategy that only
+    # counts passes (codet's hundreds of runs a task): statuses, exception types and
+    # messages, sent in batches (a process that dies loses its last few ms of results).
+    details: bool = True
 
 
 @dataclass(frozen=True)

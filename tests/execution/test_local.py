@@ -80,6 +80,21 @@ def test_fail_fast_stops_and_feedback_mode_runs_everything():
     assert [o.status for o in full.outcomes] == [Status.FAILED, Status.FAILED, Status.PASSED]
 
 
+def test_without_details_failures_carry_no_texts_but_the_same_statuses():
+    program = (
+        "def add(a, b):\n    if a < 0:\n        raise ValueError('negative')\n    return a * b\n"
+    )
+    full, bare = (run([program], fail_fast=False, details=d)[0] for d in (True, False))
+    statuses = [Status.FAILED, Status.PASSED, Status.ERROR]
+    assert [o.status for o in full.outcomes] == [o.status for o in bare.outcomes] == statuses
+    assert (full.outcomes[0].expected, full.outcomes[0].actual) == ("3", "2")
+    assert "<program>" in full.outcomes[2].traceback
+    assert (bare.outcomes[0].expected, bare.outcomes[0].actual) == ("", "")
+    assert bare.outcomes[2].traceback == ""
+    # what a failure was is still there: the exception and its message
+    assert (bare.outcomes[2].exception, bare.outcomes[2].message) == ("ValueError", "negative")
+
+
 def test_prints_are_captured_but_do_not_affect_the_verdict():
     result = run(["def add(a, b):\n    print('debug', a)\n    return a + b\n"])[0]
     assert result.status is Status.PASSED

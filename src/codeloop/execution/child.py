@@ -57,6 +57,7 @@ class ChildJob:
         "test_indices",
         "stdio",
         "flush_each",
+        "details",
         "chan_fd",
         "shm",
     )
@@ -73,6 +74,7 @@ class ChildJob:
         flush_each: bool,
         chan_fd: int,
         shm: Any,
+        details: bool = True,
     ) -> None:
         self.program = program
         self.entry_point = entry_point
@@ -82,6 +84,7 @@ class ChildJob:
         self.test_indices = test_indices
         self.stdio = stdio
         self.flush_each = flush_each
+        self.details = details  # tracebacks of failing tests
         self.chan_fd = chan_fd
         self.shm = shm
 
@@ -206,12 +209,12 @@ def _classify(exc: BaseException) -> str:
     return "error"
 
 
-def _failure(exc: BaseException) -> dict[str, Any]:
+def _failure(exc: BaseException, details: bool = True) -> dict[str, Any]:
     return {
         "s": _classify(exc),
         "e": _type_name(exc),
         "m": _message(exc),
-        "tb": _trimmed_traceback(exc),
+        "tb": _trimmed_traceback(exc) if details else "",
     }
 
 
@@ -291,7 +294,7 @@ def _run_function(job: ChildJob, chan: _Channel) -> None:
             elapsed = perf() - start
         except BaseException as exc:
             _unmark(job.shm, index)
-            failure = _failure(exc)
+            failure = _failure(exc, job.details)
             failure["i"] = index
             failure["d"] = perf() - start
             chan.send(failure)

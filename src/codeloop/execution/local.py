@@ -45,6 +45,7 @@ from codeloop.types import (
 )
 
 SLOTS_PER_ZYGOTE = 64
+EXPECTED_TEXTS_KEPT = 100_000  # expected-value texts cached (tests held alive by the cache)
 # Slow-to-import third-party modules.  A program that imports one runs in a child of a
 # separate zygote that imported it once (``import torch`` costs ~1.6 s of CPU here, which
 # every such program would otherwise pay again).  Only modules that import in that zygote
@@ -181,6 +182,8 @@ class LocalExecutor:
         self._next_job = 0
         self._limiter = anyio.Semaphore(self.max_inflight)
         self._tg: anyio.abc.TaskGroup | None = None
+        # a test's expected value as text, made once: suites run against many programs
+        self._expected_texts: dict[int, tuple[TestCase, str]] = {}
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self.report: dict[str, Any] = {}
 
@@ -431,7 +434,8 @@ class LocalExecutor:
             "output": limits.output_bytes,
             "nproc": limits.max_processes,
             "channel_cap": limits.result_bytes,
-            "flush_each": not request.fail_fast,
+            "flush_each": not request.fail_fast and request.details,
+            "details": request.details,
         }
         frames.append(encode_frame(("job", job_id, suite.key, request.program, opts)))
         await self._write(zygote, b"".join(frames))
@@ -509,6 +513,16 @@ class LocalExecutor:
             self._on_message(job, message)
         return batch
 
+    def _expected_text(self, test: TestCase) -> str:
+        cached = self._expected_texts.get(id(test))
+        if cached is not None and cached[0] is test:
+            return cached[1]
+        if len(self._expected_texts) >= EXPECTED_TEXTS_KEPT:
+            self._expected_texts.clear()
+        text = _expected_text(test)
+        self._expected_texts[id(test)] = (test, text)  # holding the test keeps its id unique
+        return text
+
     def _kill(self, job: _Job) -> None:
         if not job.kill_sent:
             job.kill_sent = True
@@ -537,7 +551,7 @@ class LocalExecutor:
             outcome = TestOutcome(
                 index=index,
                 status=status,
-                expected=_expected_text(test),
+                expected=self._expected_text(test) if job.request.details else "",
                 exception=str(message.get("e", ""))[:200],
                 message=str(message.get("m", ""))[:2000],
                 traceback=str(message.get("tb", ""))[:4000],
@@ -560,17 +574,18 @@ class LocalExecutor:
                 except Exception as exc:
                     raise _JudgingError() from exc
                 # texts only where someone will read them: a failure's expected and actual
-                outcome = (
-                    TestOutcome(index=index, status=Status.PASSED, duration_s=duration)
-                    if passed
-                    else TestOutcome(
+                if passed:
+                    outcome = TestOutcome(index=index, status=Status.PASSED, duration_s=duration)
+                elif job.request.details:
+                    outcome = TestOutcome(
                         index=index,
                         status=Status.FAILED,
-                        expected=_expected_text(test),
+                        expected=self._expected_text(test),
                         actual=show(actual),
                         duration_s=duration,
                     )
-                )
+                else:
+                    outcome = TestOutcome(index=index, status=Status.FAILED, duration_s=duration)
         elif message.get("ok") == 1 and test.kind is TestKind.CODE:
             outcome = TestOutcome(index=index, status=Status.PASSED, duration_s=duration)
         else:

@@ -124,6 +124,7 @@ class Job:
     nproc: int
     channel_cap: int
     flush_each: bool
+    details: bool = True  # tracebacks of failing tests
     next_test: int = 0  # stdio: the next test to start
     cancelled: bool = False
 
@@ -480,6 +481,7 @@ class Zygote:
             test_indices=indices,
             stdio=stdio,
             flush_each=job.flush_each,
+            details=job.details,
             chan_fd=chan_w,
             shm=shm,
         )

@@ -237,16 +237,25 @@ class SolveContext:
         parent: int | None = None,
         label: str = "",
         limits: Limits | None = None,
+        details: bool = True,
     ) -> ExecResult:
         """Run `program` on `tests` (visible or strategy-made); records an "execution" node
         under `parent`.  `limits` replaces the run's limits (a strategy's own time limit
-        for its generated tests).  Raises BudgetExceeded before an execution the budget
-        does not allow, ExecutionInfraError when the sandbox itself failed."""
+        for its generated tests); `details=False` leaves out failing tests' expected and
+        actual texts and tracebacks (a strategy that only counts passes).  Raises
+        BudgetExceeded before an execution the budget does not allow, ExecutionInfraError
+        when the sandbox itself failed."""
         self._check_execution()
         self._executions_started += 1
         suite = self._suite(tests)
         result = await self.executor.run(
-            ExecRequest(program, suite, limits=limits or self.exec_limits, fail_fast=fail_fast)
+            ExecRequest(
+                program,
+                suite,
+                limits=limits or self.exec_limits,
+                fail_fast=fail_fast,
+                details=details,
+            )
         )
         cost = Usage(executions=1)
         self._usage = self._usage + cost

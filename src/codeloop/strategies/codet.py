@@ -371,6 +371,7 @@ def make_codet(**settings: object) -> Strategy:
                     parent=node,
                     label="load",
                     limits=replace(base, time_s=load_limit),
+                    details=False,
                 )
                 status = loaded.outcomes[0].status if loaded.outcomes else loaded.status
                 imports.learn(profile, status)
@@ -383,7 +384,9 @@ def make_codet(**settings: object) -> Strategy:
             batch = batches.get((start, first))
             if batch is None:
                 batch = batches[(start, first)] = ((probe,) if first else ()) + tuple(tests[start:])
-            result = await ctx.execute(code, batch, parent=node, label="generated", limits=limits)
+            result = await ctx.execute(
+                code, batch, parent=node, label="generated", limits=limits, details=False
+            )
             outcomes = result.outcomes
             offset = 1 if first else 0
             if first and (not outcomes or outcomes[0].status is not Status.PASSED):
