@@ -414,3 +414,41 @@ def test_results_before_a_hang_are_kept():
     (result,) = run_sync([request], workers=1)
     statuses = [o.status for o in result.outcomes]
     assert statuses == [Status.PASSED] * 10 + [Status.TIMEOUT], statuses
+
+
+def test_a_timed_out_run_is_killed_once_it_has_flushed():
+    """The zygote waits up to FLUSH_GRACE_S for a timed-out run's flush, but kills it as
+    soon as the flush's end marker arrives: a hang costs its limit, not limit + grace."""
+    from codeloop.execution.zygote import FLUSH_GRACE_S
+
+    tests = (
+        TestCase(TestKind.CALL, args=(1,), expected=1, time_limit_s=0.2),
+        TestCase(TestKind.CALL, args=(-1,), expected=-1, time_limit_s=0.2),
+    )
+    suite = TestSuite(tests=tests, entry_point="f")
+    program = "def f(x):\n    while x < 0:\n        pass\n    return x\n"
+    request = ExecRequest(program, suite, limits=Limits(time_s=5.0))
+    durations = []
+    for _attempt in range(3):  # a busy machine may delay the child's flush past the grace
+        (result,) = run_sync([request], workers=1)
+        assert [o.status for o in result.outcomes] == [Status.PASSED, Status.TIMEOUT]
+        durations.append(result.duration_s)
+        if result.duration_s < 0.2 + FLUSH_GRACE_S * 0.6:
+            break
+    else:
+        pytest.fail(f"runs took {durations}: killed at the grace, not at the flush")
+
+
+def test_a_run_that_ignores_the_flush_signal_is_still_killed():
+    suite = TestSuite(
+        tests=(TestCase(TestKind.CALL, args=(-1,), expected=-1, time_limit_s=0.2),),
+        entry_point="f",
+    )
+    program = (
+        "import signal\n"
+        "signal.signal(signal.SIGUSR1, signal.SIG_IGN)\n"
+        "def f(x):\n    while x < 0:\n        pass\n    return x\n"
+    )
+    (result,) = run_sync([ExecRequest(program, suite, limits=Limits(time_s=5.0))], workers=1)
+    assert result.status is Status.TIMEOUT
+    assert result.duration_s < 2.0

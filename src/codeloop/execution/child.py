@@ -11,6 +11,7 @@ written at most every few milliseconds (or per test, when feedback wants every r
     {"i": n, "ok": 1, "d": secs}               a code test or stdio run completed
     {"i": n, "s": status, "e": type, "m": msg, "tb": text, "d": secs}
     {"load": {"s": status, "e": ..., "m": ..., "tb": ...}}   the program failed to load
+    {"flushed": 1}        ends the flush a timed-out run is asked for (SIGUSR1)
     {"done": 1}
 """
 
@@ -44,6 +45,10 @@ TRACEBACK_FRAMES = 30
 EXIT_HARNESS_BROKEN = 70  # the harness itself failed (isolation could not be applied, ...)
 
 SHM_FORMAT = "qq"  # current test index, its start time (CLOCK_MONOTONIC ns)
+# The last message of the flush a timed-out run is asked for (SIGUSR1): the zygote kills
+# the run as soon as it sees this at the end of what the child wrote.
+FLUSHED = {"flushed": 1}
+FLUSHED_LINE_END = json.dumps(FLUSHED).encode() + b"]\n"
 
 
 class ChildJob:
@@ -97,6 +102,7 @@ class _Channel:
         "last",
         "flush_each",
         "busy",
+        "flush_asked",
         "_dumps",
         "_write",
         "_now",
@@ -113,6 +119,7 @@ class _Channel:
         self._now = time.monotonic_ns
         self.last = self._now()
         self.busy = False  # inside send/flush: a signal must not flush half a message
+        self.flush_asked = False  # SIGUSR1 came while busy: flush when done
 
     def send(self, message: dict[str, Any]) -> None:
         self.busy = True
@@ -128,6 +135,8 @@ class _Channel:
                 self._flush()
         finally:
             self.busy = False
+        if self.flush_asked:
+            self._flush_for_kill()
 
     def flush(self) -> None:
         self.busy = True
@@ -135,10 +144,24 @@ class _Channel:
             self._flush()
         finally:
             self.busy = False
+        if self.flush_asked:
+            self._flush_for_kill()
 
     def flush_on_signal(self, _signum: int, _frame: Any) -> None:
-        if not self.busy:
+        if self.busy:
+            self.flush_asked = True  # send/flush finishes its message, then flushes
+        else:
+            self._flush_for_kill()
+
+    def _flush_for_kill(self) -> None:
+        """Write out everything batched, ending with the marker the zygote waits for."""
+        self.flush_asked = False
+        self.busy = True
+        try:
+            self.parts.append(self._dumps(FLUSHED).encode())
             self._flush()
+        finally:
+            self.busy = False
 
     def _flush(self) -> None:
         if not self.parts:

@@ -529,7 +529,7 @@ class LocalExecutor:
             self._send_nowait(job.zygote, ("kill", job.job_id))
 
     def _on_message(self, job: _Job, message: dict[str, Any]) -> None:
-        if "done" in message:
+        if "done" in message or "flushed" in message:
             return
         if "load" in message:
             if not isinstance(message["load"], dict):

@@ -91,8 +91,11 @@ def _libc() -> Any:
 
 
 POLL_INTERVAL_S = 0.005
-# A run that timed out is killed this long after it was asked to flush its results.
-FLUSH_GRACE_S = 0.02
+# A run that timed out is killed once its harness says it flushed its results, or this long
+# after it was asked to (a program stuck in C code, or one that ignores SIGUSR1).  Waiting
+# on a busy machine can take a while: at 20 ms, a child waiting for a CPU behind three
+# others was killed before it wrote what it had (HumanEval+ base verdicts lost under load).
+FLUSH_GRACE_S = 0.25
 # How often a run's priority is reviewed (see Zygote._review_priority).
 PRIORITY_POLL_S = 0.05
 # A test waiting for a CPU gets that wait back, up to this many times its limit (more made
@@ -615,7 +618,11 @@ class Zygote:
                 break
             chunks.append(data)
         if chunks:
-            self.send(("data", run.job.job_id, b"".join(chunks)))
+            data = b"".join(chunks)
+            self.send(("data", run.job.job_id, data))
+            if run.kill_at and data.endswith(child_harness.FLUSHED_LINE_END):
+                run.kill_at = 0.0  # its results are out: no need to wait for the grace
+                self._kill(run)
 
     def _close_channel(self, run: Run) -> None:
         if run.chan_open:
@@ -668,7 +675,8 @@ class Zygote:
         The harness batches results; tests that passed just before the one that hangs may
         still be in its buffer.  SIGUSR1 asks it to write them out (a Python-level
         handler, so a program stuck in C code does not answer), and the process group is
-        killed FLUSH_GRACE_S later whatever happens."""
+        killed as soon as it has written them (the flush ends with a marker), or
+        FLUSH_GRACE_S later whatever happens."""
         run.reason = "timeout"
         run.stuck_test = stuck_test
         try:
