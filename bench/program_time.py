@@ -34,7 +34,7 @@ from _common import machine, shared_data_dir, table, write_json  # noqa: E402
 from codet_samples import add_selection_args, selection_from_args  # noqa: E402
 
 from codeloop.execution.local import LocalExecutor  # noqa: E402
-from codeloop.scoring.reference import apply_reference, run_references  # noqa: E402
+from codeloop.runs.evaluate import EvaluateOptions, prepare_tasks  # noqa: E402
 from codeloop.tasks import load_tasks  # noqa: E402
 from codeloop.types import ExecRequest, Limits, Status, TestSuite  # noqa: E402
 
@@ -55,13 +55,13 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
     per_task: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
     started = time.monotonic()
     async with LocalExecutor(workers=cores, max_inflight=cores, demote_after_s=None) as executor:
-        chosen = [tasks[tid] for tid in programs]
-        references = await run_references(chosen, executor)
-        calibrate = (4.0, 1.0) if args.calibrated else None
-        prepared = {
-            t.task_id: apply_reference(t, references.get(t.task_id), calibrate=calibrate)[0]
-            for t in chosen
-        }
+        # the limits `codeloop evaluate` scores with (calibrated: its default factor, floor)
+        options = EvaluateOptions(
+            dataset=args.dataset, calibrated=args.calibrated, timeout_s=args.timeout
+        )
+        prepared, _dropped = await prepare_tasks(
+            [tasks[tid] for tid in programs], executor, options
+        )
         limits = Limits(time_s=args.timeout)
         keys = [(tid, code) for tid, codes in programs.items() for code in codes]
         suites = {

@@ -216,7 +216,7 @@ async def evaluate(
             # tight per test, so every run keeps its full share.
             demote_after_s=None if options.calibrated else 0.5,
         ) as executor:
-            prepared, dropped = await _prepare(tasks, executor, options, progress)
+            prepared, dropped = await prepare_tasks(tasks, executor, options, progress)
             digest = _tasks_digest(list(prepared.values()))
             eval_key = _eval_key(options, digest)
             store.begin_evaluation(
@@ -240,12 +240,15 @@ async def evaluate(
     return report
 
 
-async def _prepare(
+async def prepare_tasks(
     tasks: list[Task],
     executor: LocalExecutor,
     options: EvaluateOptions,
-    progress: ProgressHook | None,
+    progress: ProgressHook | None = None,
 ) -> tuple[dict[str, Task], dict[str, list[int]]]:
+    """The tasks as scoring runs them: expected values filled in from the reference
+    solution where the dataset has none and, with calibrated limits, per-test limits from
+    its runtime.  Also returns, per task, the tests dropped because the reference fails."""
     need = [
         t
         for t in tasks
