@@ -1144,3 +1144,92 @@ def test_result_channel_flood_hurts_neither_the_evaluator_nor_neighbours(
 def test_the_whole_attack_takes_little_time(findings: Findings) -> None:
     # every attack is bounded by its own limits, not by what it tried to leave running
     assert findings.total_s < 60, findings.total_s
+
+
+# ------------------------------------------------------------- the zygote's other suites
+# Looks for strings starting with `prefix` in every object the collector tracks and in the
+# locals and globals of every frame up the stack (the zygote's own frames included).
+_HUNTER = textwrap.dedent("""
+    import gc, sys
+    def f(prefix):
+        seen = set()
+        def look(value):
+            if isinstance(value, str) and value.startswith(prefix) and value != prefix:
+                seen.add(value)
+            elif isinstance(value, (list, tuple, set, frozenset)):
+                for item in value:
+                    look(item)
+        def look_inside(obj):
+            try:
+                if isinstance(obj, dict):
+                    for key, value in list(obj.items()):
+                        look(key)
+                        look(value)
+                elif isinstance(obj, (list, tuple, set, frozenset)):
+                    look(obj)
+                else:
+                    for value in list(getattr(obj, '__dict__', {}).values()):
+                        look(value)
+            except Exception:
+                pass
+        for obj in gc.get_objects():
+            look_inside(obj)
+        frame = sys._getframe()
+        depth = 0
+        while frame is not None and depth < 100:
+            for value in [*frame.f_locals.values(), *frame.f_globals.values()]:
+                look_inside(value)
+                look(value)
+                for attr in ('suites', 'jobs', 'runs', 'runs_by_fd', 'pending'):
+                    look_inside(getattr(value, attr, None))
+                    for item in list(getattr(getattr(value, attr, None), 'values', list)()):
+                        look_inside(item)
+                        look_inside(getattr(item, 'suite', None))
+                        look_inside(getattr(getattr(item, 'job', None), 'suite', None))
+            frame = frame.f_back
+            depth += 1
+        return sorted(seen)
+""")
+
+
+def test_a_program_cannot_reach_the_zygotes_other_suites() -> None:
+    """The zygote holds the suites of other jobs (sent earlier, or running now): inputs of
+    other tasks' hidden tests.  The child takes them out of the program's reach before the
+    program loads; the program still finds its own suite's inputs (the hunt works)."""
+    token = uuid.uuid4().hex[:8]
+    prefix = f"zq-other-{token}-"
+    other = TestSuite(
+        tests=(TestCase(TestKind.CALL, args=(prefix + "hidden",), expected=0),),
+        entry_point="f",
+    )
+    own = TestSuite(
+        tests=(
+            TestCase(TestKind.CALL, args=(prefix,), expected=[]),
+            TestCase(TestKind.CALL, args=(prefix + "own",), expected=[]),
+        ),
+        entry_point="f",
+    )
+    sleeper = "import time\ndef f(x):\n    time.sleep(1.5)\n    return 0\n"
+
+    async def main() -> tuple[ExecResult, ExecResult, ExecResult]:
+        async with LocalExecutor(workers=1) as executor:
+            earlier = await executor.run(ExecRequest("def f(x):\n    return 0\n", other, SHORT))
+            async with anyio.create_task_group() as tg:
+                running: list[ExecResult] = []
+
+                async def sleep_run() -> None:
+                    running.append(await executor.run(ExecRequest(sleeper, other, LIMITS)))
+
+                tg.start_soon(sleep_run)
+                await anyio.sleep(0.3)  # the sleeper's run is in the zygote's tables now
+                hunt = await executor.run(
+                    ExecRequest(_HUNTER, own, LIMITS, record_only=True, fail_fast=False)
+                )
+            return earlier, running[0], hunt
+
+    earlier, sleeping, hunt = anyio.run(main)
+    assert earlier.passed and sleeping.passed, (earlier, sleeping)
+    assert hunt.actual_values, hunt
+    found = hunt.actual_values[0]
+    assert prefix + "own" in found, found  # its own job's next test: the hunt reaches it
+    assert prefix + "hidden" not in found, found

@@ -452,3 +452,44 @@ def test_a_run_that_ignores_the_flush_signal_is_still_killed():
     (result,) = run_sync([ExecRequest(program, suite, limits=Limits(time_s=5.0))], workers=1)
     assert result.status is Status.TIMEOUT
     assert result.duration_s < 2.0
+
+
+# ------------------------------------------------------------- suites the zygote keeps
+
+
+def test_the_zygote_keeps_few_suites_and_is_sent_a_forgotten_one_again(monkeypatch):
+    """Suites are kept least recently used first, up to SUITES_KEPT per zygote; the
+    parent tells the zygote to forget the oldest and sends it again when a job needs it."""
+    import anyio
+
+    from codeloop.execution import local
+
+    monkeypatch.setattr(local, "SUITES_KEPT", 2)
+    sent = []
+    payload = local._suite_payload
+
+    def spy(suite):
+        sent.append(suite.tests[0].args[0])
+        return payload(suite)
+
+    monkeypatch.setattr(local, "_suite_payload", spy)
+    suites = {
+        n: TestSuite(tests=(TestCase(TestKind.CALL, args=(n,), expected=n * 2),), entry_point="f")
+        for n in (1, 2, 3)
+    }
+    program = "def f(x):\n    return x * 2\n"
+
+    async def main():
+        statuses = []
+        async with local.LocalExecutor(workers=1) as executor:
+            zygote = executor._zygotes[0]
+            for n in (1, 2, 1, 3, 1, 2):
+                result = await executor.run(ExecRequest(program, suites[n], limits=FAST))
+                statuses.append(result.status)
+                assert len(zygote.suites) <= 2
+        return statuses
+
+    statuses = anyio.run(main)
+    assert statuses == [Status.PASSED] * 6
+    # 1 stays in use, so 3 pushes out 2, and 2 is sent again at the end
+    assert sent == [1, 2, 3, 2]

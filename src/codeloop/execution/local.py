@@ -45,6 +45,10 @@ from codeloop.types import (
 )
 
 SLOTS_PER_ZYGOTE = 64
+# Suites a zygote keeps (least recently used forgotten first, sent again when needed): a
+# strategy makes new suites all run long (codet: a few per task), and each child's fork and
+# exit cost grows with the zygote's memory.
+SUITES_KEPT = 64
 EXPECTED_TEXTS_KEPT = 100_000  # expected-value texts cached (tests held alive by the cache)
 # Slow-to-import third-party modules.  A program that imports one runs in a child of a
 # separate zygote that imported it once (``import torch`` costs ~1.6 s of CPU here, which
@@ -106,7 +110,7 @@ class _Zygote:
         os.set_blocking(self.ctrl_w, False)
         os.set_blocking(self.ctrl_r, False)
         self.reader = FrameReader()
-        self.suites: set[str] = set()
+        self.suites: dict[str, None] = {}  # keys the zygote holds, least recently used first
         self.jobs: dict[int, _Job] = {}
         self.write_lock = anyio.Lock()
         self.alive = True
@@ -424,9 +428,17 @@ class LocalExecutor:
     async def _submit(self, zygote: _Zygote, job_id: int, request: ExecRequest) -> None:
         suite = request.suite
         frames = []
-        if suite.key not in zygote.suites:
+        if suite.key in zygote.suites:
+            del zygote.suites[suite.key]  # now the most recently used
+        else:
+            # in the same write as the job: the zygote reads them in this order (a job it
+            # already holds keeps its suite)
+            while len(zygote.suites) >= SUITES_KEPT:
+                oldest = next(iter(zygote.suites))
+                del zygote.suites[oldest]
+                frames.append(encode_frame(("forget", oldest)))
             frames.append(encode_frame(("suite", suite.key, _suite_payload(suite))))
-            zygote.suites.add(suite.key)
+        zygote.suites[suite.key] = None
         limits = request.limits
         opts = {
             "time_s": limits.time_s,
