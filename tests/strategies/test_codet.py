@@ -221,6 +221,48 @@ def test_import_times_learns_from_probes():
     assert times.known_slow(LoadProfile(False, frozenset({"pandas"}))) is None
 
 
+def test_import_times_learns_which_modules_are_not_installed():
+    times = ImportTimes()
+    cv2 = LoadProfile(False, frozenset({"numpy", "cv2"}))
+    times.learn(cv2, Status.ERROR, "ModuleNotFoundError", "No module named 'cv2'")
+    assert times.known_missing(LoadProfile(False, frozenset({"cv2"}))) == "cv2"
+    assert times.known_missing(LoadProfile(False, frozenset({"numpy"}))) is None
+    # a dependency the program does not import itself, a submodule, another error, a
+    # program that ran code first (it may have changed sys.path): nothing learned
+    pandas = LoadProfile(False, frozenset({"pandas"}))
+    times.learn(pandas, Status.ERROR, "ModuleNotFoundError", "No module named 'pytz'")
+    times.learn(pandas, Status.ERROR, "ModuleNotFoundError", "No module named 'pandas.x'")
+    times.learn(pandas, Status.ERROR, "ImportError", "No module named 'pandas'")
+    times.learn(
+        LoadProfile(True, frozenset({"flask"})),
+        Status.ERROR,
+        "ModuleNotFoundError",
+        "No module named 'flask'",
+    )
+    assert times.missing == {"cv2"}
+
+
+async def test_a_program_importing_a_module_known_missing_gets_no_run(executor):
+    """The strategy (one per run) learns from the first program's load probe that the
+    module is not installed; a later task's program importing it passes nothing, unrun."""
+    absent = "zz_codeloop_absent_module"
+    strategy = make_strategy("codet", n=1, m=1)
+    solutions = []
+    for body in ("return a + b", "return b + a"):
+        backend = by_purpose(
+            [f"    {body}\nimport {absent}\n"], ["add(1, 2) == 3\n"], name="replay:x"
+        )
+        ctx = SolveContext(VIEW, backend, executor, Budget())
+        solutions.append(await strategy(ctx))
+    first, second = solutions
+    assert first.usage.executions == 1  # the load probe, which fails
+    assert second.usage.executions == 0
+    skipped = [n for n in second.trace if n.kind == "skipped"]
+    assert skipped and absent in skipped[0].content and "not installed" in skipped[0].content
+    ranking = [n for n in second.trace if n.kind == "ranking"][0]
+    assert ranking.metadata["sets"][0]["score"] == 0.0
+
+
 def test_behaviour_key_ignores_comments_and_layout():
     a = "def f(a, b):\n    # add them\n    return a + b\n"
     b = "def f(a,b):\n\n    return (a + b)  # sum\n"

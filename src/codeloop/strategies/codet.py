@@ -39,7 +39,9 @@ Deviations, for speed (both settings, both measured on the CodeT HumanEval recor
   alone first, within this limit.  CodeGen often appends imports after the function
   (``import torch`` takes 3 s here); CodeT's harness let loading use whatever the per-test
   budget left, so there the fate of such a program depended on what was installed.  Which
-  modules load in time is learned as the run goes and shared by its tasks.
+  modules load in time, and which are not installed, is learned as the run goes and
+  shared by its tasks; a program importing one known not to load in time, or not to be
+  there, passes nothing without a run (as it would with one).
 
 Runs on generated tests get `memory_limit_mb` (512) of address space each: a test that
 needs more fails, as one that ran CodeT's machine out of memory would.
@@ -52,6 +54,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 import sys
 import warnings
 from collections import Counter
@@ -241,26 +244,37 @@ def loads_quickly(code: str) -> bool:
 
 
 class ImportTimes:
-    """Which third-party modules load within the load limit in this sandbox.
+    """Which third-party modules load within the load limit in this sandbox, and which are
+    not installed there.
 
     Learned from load probes and shared by all tasks of a run: a module that twice did not
     load in time (torch takes 3 s here) makes the next program that imports it fail
-    without a run, and programs whose imports are all known to load get a single run."""
+    without a run, and so does a module whose import failed with ModuleNotFoundError
+    naming it (CodeGen imports django, cv2, matplotlib...: about a fifth of the load probes
+    of a HumanEval run).  Programs whose imports are all known to load get a single run.
+    Only programs that run no code when they load teach or are judged this way (one that
+    runs code may change sys.path or write a module first)."""
 
     TIMEOUTS_TO_BE_SLOW = 2  # one timeout may be a busy machine
 
     def __init__(self) -> None:
         self.fast: set[str] = set()
         self.slow: set[str] = set()
+        self.missing: set[str] = set()
         self._timeouts: Counter[str] = Counter()
 
     def known_slow(self, profile: LoadProfile) -> str | None:
         return next(iter(sorted(profile.imports & self.slow)), None)
 
+    def known_missing(self, profile: LoadProfile) -> str | None:
+        return next(iter(sorted(profile.imports & self.missing)), None)
+
     def all_fast(self, profile: LoadProfile) -> bool:
         return profile.imports <= self.fast
 
-    def learn(self, profile: LoadProfile, status: Status) -> None:
+    def learn(
+        self, profile: LoadProfile, status: Status, exception: str = "", message: str = ""
+    ) -> None:
         if profile.runs_code:
             return  # the time may have gone anywhere
         if status is Status.PASSED:
@@ -272,6 +286,14 @@ class ImportTimes:
                 self._timeouts[module] += 1
                 if self._timeouts[module] >= self.TIMEOUTS_TO_BE_SLOW:
                     self.slow.add(module)
+        elif exception == "ModuleNotFoundError":
+            found = _NO_MODULE.fullmatch(message)
+            # the top-level name, imported by the program itself (not a dependency's import)
+            if found and found.group(1) in profile.imports:
+                self.missing.add(found.group(1))
+
+
+_NO_MODULE = re.compile(r"No module named '([^'.]+)'")
 
 
 def behaviour_key(code: str) -> str | None:
@@ -356,10 +378,15 @@ def make_codet(**settings: object) -> Strategy:
         if config.memory_limit_mb is not None:
             base = replace(base, memory_bytes=config.memory_limit_mb * 1024 * 1024)
         profile = load_profile(code)
-        slow = None if profile.runs_code else imports.known_slow(profile)
-        if slow is not None:
-            ctx.record("skipped", f"imports {slow}, which does not load in time", parent=node)
-            return frozenset()
+        if not profile.runs_code:
+            slow = imports.known_slow(profile)
+            if slow is not None:
+                ctx.record("skipped", f"imports {slow}, which does not load in time", parent=node)
+                return frozenset()
+            missing = imports.known_missing(profile)
+            if missing is not None:
+                ctx.record("skipped", f"imports {missing}, which is not installed", parent=node)
+                return frozenset()
         load_limit = limit
         if not profile.quick:
             load_limit = config.load_time_limit_s
@@ -373,8 +400,11 @@ def make_codet(**settings: object) -> Strategy:
                     limits=replace(base, time_s=load_limit),
                     details=False,
                 )
-                status = loaded.outcomes[0].status if loaded.outcomes else loaded.status
-                imports.learn(profile, status)
+                probed = loaded.outcomes[0] if loaded.outcomes else None
+                if probed is None:
+                    imports.learn(profile, loaded.status)
+                else:
+                    imports.learn(profile, probed.status, probed.exception, probed.message)
                 if not loaded.passed:
                     return frozenset()  # does not load in time, or no entry point
         limits = replace(base, time_s=load_limit) if load_limit is not None else base
