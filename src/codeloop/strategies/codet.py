@@ -8,11 +8,11 @@
    `tests_per_sample` that name the entry point and compile.  A chat model is asked for the
    function, and for assert lines.
 2. Every distinct program runs on every distinct generated test (no fail-fast); programs
-   with the same syntax tree share one run, and a program that does not compile passes
-   nothing without running.  Each test has CodeT's per-test time limit; a test that times
-   out counts as failed and the tests after it still run (the sandbox ends a run at a
-   timeout, so the rest run again).  A program whose process dies passes nothing, as when
-   CodeT's one process per program dies.
+   that compile to the same code (comments and layout aside) share one run, and a
+   program that does not compile passes nothing without running.  Each test has CodeT's
+   per-test time limit; a test that times out counts as failed and the tests after it
+   still run (the sandbox ends a run at a timeout, so the rest run again).  A program
+   whose process dies passes nothing, as when CodeT's one process per program dies.
 3. Programs that pass exactly the same set of tests form a consensus set.  A set's score is
    f(programs in it) x (tests it passes), counting duplicate samples and duplicate tests as
    often as they were sampled, as CodeT does.  f is the square root (`program_weight =
@@ -53,9 +53,11 @@ parent) where they convert, else code run in the sandbox; both behave as CodeT's
 from __future__ import annotations
 
 import ast
+import marshal
 import math
 import re
 import sys
+import types
 import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -296,18 +298,27 @@ class ImportTimes:
 _NO_MODULE = re.compile(r"No module named '([^'.]+)'")
 
 
-def behaviour_key(code: str) -> str | None:
-    """Programs with the same syntax tree behave the same (comments and layout aside), so
-    one run serves them all.  None for a program that does not compile: it passes nothing,
-    as in CodeT, and needs no run."""
+def behaviour_key(code: str) -> bytes | None:
+    """Programs that compile to the same code behave the same (comments, layout, an
+    `else` the compiler drops or a constant it folds aside), so one run serves them all:
+    the key is the compiled module with its line and column positions taken out.  None
+    for a program that does not compile: it passes nothing, as in CodeT, and needs no
+    run."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            module = ast.parse(code)
-            compile(module, "<program>", "exec", dont_inherit=True)
+            compiled = compile(code, "<program>", "exec", dont_inherit=True)
         except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
             return None
-    return ast.dump(module)
+    # version 2: no back-references, whose use depends on objects' reference counts
+    return marshal.dumps(_without_positions(compiled), 2)
+
+
+def _without_positions(code: types.CodeType) -> types.CodeType:
+    consts = tuple(
+        _without_positions(c) if isinstance(c, types.CodeType) else c for c in code.co_consts
+    )
+    return code.replace(co_linetable=b"", co_firstlineno=1, co_consts=consts)
 
 
 def make_codet(**settings: object) -> Strategy:
@@ -491,7 +502,7 @@ def make_codet(**settings: object) -> Strategy:
 
             # one run per behaviour: programs that differ only in comments or layout share it
             keys = [behaviour_key(code) for code in distinct]
-            representatives: dict[str, str] = {}
+            representatives: dict[bytes, str] = {}
             for key, code in zip(keys, distinct, strict=True):
                 if key is not None:
                     representatives.setdefault(key, code)
