@@ -56,6 +56,12 @@ CLONE_FS, CLONE_NEWNS, CLONE_NEWUSER = 0x200, 0x20000, 0x10000000
 PTRACE_TRACEME = 0
 
 
+# Imported here, in the test process: checks that resolve syscall numbers run in forked
+# children under seccomp and Landlock, where importing it (ctypes.util runs ldconfig) fails.
+with contextlib.suppress(ImportError):
+    import pyseccomp  # noqa: F401
+
+
 def nr(name: str) -> int:
     import pyseccomp
 

@@ -493,3 +493,34 @@ def test_the_zygote_keeps_few_suites_and_is_sent_a_forgotten_one_again(monkeypat
     assert statuses == [Status.PASSED] * 6
     # 1 stays in use, so 3 pushes out 2, and 2 is sent again at the end
     assert sent == [1, 2, 3, 2]
+
+
+def test_a_childs_environment_and_what_its_fork_inherits():
+    """A child sees only PATH, LANG, the single-thread settings and its own HOME and
+    TMPDIR (its work dir); and the zygote has not imported threading or subprocess,
+    whose after-fork hooks would run in every child."""
+    program = (
+        "import os, sys\n"
+        "def f():\n"
+        "    env = dict(os.environ)\n"
+        "    return [sorted(env), env['HOME'] == env['TMPDIR'] == os.getcwd(),\n"
+        "            [m for m in ('threading', 'subprocess') if m in sys.modules]]\n"
+    )
+    suite = TestSuite(tests=(TestCase(TestKind.CALL, args=(), expected=None),), entry_point="f")
+    results = run([program] * 4, suite=suite, record_only=True)
+    for result in results:  # later children of a zygote see the same
+        names, home_is_workdir, hooked = result.actual_values[0]
+        assert names == sorted(
+            [
+                "HOME",
+                "LANG",
+                "MKL_NUM_THREADS",
+                "NUMEXPR_NUM_THREADS",
+                "OMP_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS",
+                "PATH",
+                "TMPDIR",
+            ]
+        )
+        assert home_is_workdir
+        assert hooked == []

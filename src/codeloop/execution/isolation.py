@@ -33,11 +33,9 @@ import shutil
 import signal
 import socket
 import stat
-import subprocess
 import sys
 import sysconfig
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -183,6 +181,10 @@ def _interpreter_layout(python_executable: str | None) -> tuple[list[str], list[
         "import json, sys; print(json.dumps([[sys.prefix, sys.base_prefix, sys.exec_prefix,"
         " sys.base_exec_prefix], sys.path]))"
     )
+    # imported here, not at the top: subprocess imports threading, whose after-fork hook
+    # would cost every child of a zygote ~120 page faults (see zygote.py)
+    import subprocess
+
     # -E: the zygote runs with a scrubbed environment, so PYTHON* variables must not count.
     done = subprocess.run(
         [python_executable, "-E", "-c", script],
@@ -378,6 +380,14 @@ class _SeccompProgram:
 
 
 def _build_seccomp_program() -> tuple[_SeccompProgram, str]:
+    """The filter, built in a forked helper process: pyseccomp imports ctypes.util, which
+    imports subprocess and threading, and threading's after-fork hook would then run in
+    every child of the zygote (about 120 page faults, a tenth of a short run's)."""
+    program, detail = _in_child(_seccomp_bpf, timeout=60.0)
+    return _SeccompProgram(bytes.fromhex(program)), detail
+
+
+def _seccomp_bpf() -> tuple[str, str]:
     import pyseccomp as sc  # raises at import when libseccomp is missing
 
     deny = sc.ERRNO(errno.EPERM)
@@ -443,9 +453,9 @@ def _build_seccomp_program() -> tuple[_SeccompProgram, str]:
     with os.fdopen(memfd, "r+b") as handle:
         flt.export_bpf(handle)
         handle.seek(0)
-        program = _SeccompProgram(handle.read())
+        program = handle.read().hex()  # JSON-able, for _in_child
     detail = (
-        f"{program.instructions}-instruction BPF filter, default allow: {denied} syscalls "
+        f"{len(program) // 16}-instruction BPF filter, default allow: {denied} syscalls "
         "EPERM (ptrace, process_vm_*, mount family, unshare/setns, setsid/setpgid, "
         "set*id/setgroups, keyctl, bpf, perf_event_open, io_uring_setup, modules, SysV IPC, "
         "...); socket() EPERM (every family), socketpair other than AF_UNIX EPERM, connect, "
@@ -903,6 +913,8 @@ def _check_seccomp() -> list[str]:
             problems.append("AF_UNIX socketpair lost data")
         left.close()
         right.close()
+        import threading  # not at the top: see subprocess above
+
         seen: list[int] = []
         worker = threading.Thread(target=lambda: seen.append(1))
         worker.start()

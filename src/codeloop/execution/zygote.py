@@ -215,6 +215,10 @@ class Zygote:
         self.wake_r = wake_r
         self.selector.register(wake_r, selectors.EVENT_READ, "wake")
         self.selector.register(self.ctrl_in, selectors.EVENT_READ, "ctrl")
+        # What every child's environment holds but its HOME and TMPDIR (its work dir), set
+        # here once rather than rebuilt in every child (~70 page faults a run).
+        os.environ.clear()
+        os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **SINGLE_THREADED})
         return report
 
     @staticmethod
@@ -548,16 +552,9 @@ class Zygote:
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
             resource.setrlimit(resource.RLIMIT_NPROC, (job.nproc, job.nproc))
-            os.environ.clear()
-            os.environ.update(
-                {
-                    "PATH": "/usr/bin:/bin",
-                    "HOME": workdir,
-                    "TMPDIR": workdir,
-                    "LANG": "C.UTF-8",
-                    **SINGLE_THREADED,
-                }
-            )
+            # the rest of the environment was set once, in start()
+            os.environ["HOME"] = workdir
+            os.environ["TMPDIR"] = workdir
             if self.isolation is not None:
                 self.isolation.apply_in_child(workdir, slot)
             keep = sorted({0, 1, 2, chan_fd})
