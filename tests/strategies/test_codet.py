@@ -221,6 +221,24 @@ def test_import_times_learns_from_probes():
     assert times.known_slow(LoadProfile(False, frozenset({"pandas"}))) is None
 
 
+def test_import_times_gives_up_on_a_module_that_twice_ran_out_of_memory_or_broke():
+    times = ImportTimes()
+    torch = LoadProfile(False, frozenset({"torch"}))
+    times.learn(torch, Status.MEMORY)
+    assert times.known_slow(torch) is None
+    times.learn(torch, Status.EXITED_EARLY)
+    assert times.known_slow(torch) == "torch"
+    tf = LoadProfile(False, frozenset({"tf"}))
+    times.learn(tf, Status.ERROR, "ImportError", "libcuda.so: cannot open shared object")
+    times.learn(tf, Status.ERROR, "ImportError", "libcuda.so: cannot open shared object")
+    assert times.known_slow(tf) == "tf"
+    # the probe's own failure (the program defines no entry point) is not the import's
+    np = LoadProfile(False, frozenset({"numpy"}))
+    for _ in range(3):
+        times.learn(np, Status.ERROR, "NameError", "name 'add' is not defined")
+    assert times.known_slow(np) is None
+
+
 def test_import_times_learns_which_modules_are_not_installed():
     times = ImportTimes()
     cv2 = LoadProfile(False, frozenset({"numpy", "cv2"}))

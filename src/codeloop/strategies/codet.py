@@ -39,9 +39,9 @@ Deviations, for speed (both settings, both measured on the CodeT HumanEval recor
   alone first, within this limit.  CodeGen often appends imports after the function
   (``import torch`` takes 3 s here); CodeT's harness let loading use whatever the per-test
   budget left, so there the fate of such a program depended on what was installed.  Which
-  modules load in time, and which are not installed, is learned as the run goes and
-  shared by its tasks; a program importing one known not to load in time, or not to be
-  there, passes nothing without a run (as it would with one).
+  modules load within the limits, and which are not installed, is learned as the run goes
+  and shared by its tasks; a program importing one known not to load, or not to be there,
+  passes nothing without a run (as it would with one).
 
 Runs on generated tests get `memory_limit_mb` (512) of address space each: a test that
 needs more fails, as one that ran CodeT's machine out of memory would.
@@ -246,24 +246,26 @@ def loads_quickly(code: str) -> bool:
 
 
 class ImportTimes:
-    """Which third-party modules load within the load limit in this sandbox, and which are
-    not installed there.
+    """Which third-party modules load within the load limits in this sandbox, and which
+    are not installed there.
 
     Learned from load probes and shared by all tasks of a run: a module that twice did not
-    load in time (torch takes 3 s here) makes the next program that imports it fail
-    without a run, and so does a module whose import failed with ModuleNotFoundError
-    naming it (CodeGen imports django, cv2, matplotlib...: about a fifth of the load probes
-    of a HumanEval run).  Programs whose imports are all known to load get a single run.
-    Only programs that run no code when they load teach or are judged this way (one that
-    runs code may change sys.path or write a module first)."""
+    load within the limits (torch takes 3 s here, and more than 512 MB of address space)
+    makes the next program that imports it fail without a run, and so does a module whose
+    import failed with ModuleNotFoundError naming it (CodeGen imports django, cv2,
+    matplotlib...: about a fifth of the load probes of a HumanEval run).  Programs whose
+    imports are all known to load get a single run.  Only programs that run no code when
+    they load teach or are judged this way (one that runs code may change sys.path or
+    write a module first), and a probe teaches about a module only when it is the one
+    import not yet known to load."""
 
-    TIMEOUTS_TO_BE_SLOW = 2  # one timeout may be a busy machine
+    FAILURES_TO_GIVE_UP = 2  # once may be a busy machine
 
     def __init__(self) -> None:
         self.fast: set[str] = set()
-        self.slow: set[str] = set()
+        self.slow: set[str] = set()  # do not load within the limits
         self.missing: set[str] = set()
-        self._timeouts: Counter[str] = Counter()
+        self._failures: Counter[str] = Counter()
 
     def known_slow(self, profile: LoadProfile) -> str | None:
         return next(iter(sorted(profile.imports & self.slow)), None)
@@ -281,20 +283,23 @@ class ImportTimes:
             return  # the time may have gone anywhere
         if status is Status.PASSED:
             self.fast |= profile.imports
-        elif status is Status.TIMEOUT:
-            unknown = profile.imports - self.fast
-            if len(unknown) == 1:
-                (module,) = unknown
-                self._timeouts[module] += 1
-                if self._timeouts[module] >= self.TIMEOUTS_TO_BE_SLOW:
-                    self.slow.add(module)
         elif exception == "ModuleNotFoundError":
             found = _NO_MODULE.fullmatch(message)
             # the top-level name, imported by the program itself (not a dependency's import)
             if found and found.group(1) in profile.imports:
                 self.missing.add(found.group(1))
+        elif status in _LOAD_FAILURES or exception in ("ImportError", "MemoryError"):
+            # not the probe's own NameError (no entry point): the import ran out of time
+            # or memory, killed or ended the process, or raised while importing
+            unknown = profile.imports - self.fast
+            if len(unknown) == 1:
+                (module,) = unknown
+                self._failures[module] += 1
+                if self._failures[module] >= self.FAILURES_TO_GIVE_UP:
+                    self.slow.add(module)
 
 
+_LOAD_FAILURES = (Status.TIMEOUT, Status.MEMORY, Status.EXITED_EARLY, Status.SIGNAL)
 _NO_MODULE = re.compile(r"No module named '([^'.]+)'")
 
 
@@ -392,7 +397,9 @@ def make_codet(**settings: object) -> Strategy:
         if not profile.runs_code:
             slow = imports.known_slow(profile)
             if slow is not None:
-                ctx.record("skipped", f"imports {slow}, which does not load in time", parent=node)
+                ctx.record(
+                    "skipped", f"imports {slow}, which does not load within the limits", parent=node
+                )
                 return frozenset()
             missing = imports.known_missing(profile)
             if missing is not None:
