@@ -524,3 +524,35 @@ def test_a_childs_environment_and_what_its_fork_inherits():
         )
         assert home_is_workdir
         assert hooked == []
+
+
+def test_a_fail_fast_run_stops_at_a_batched_failure_while_a_later_test_hangs():
+    """Fail-fast results are batched in the child; a test taking long makes the zygote
+    ask for them (child.FLUSH_SIGNAL), so a failure before the hang stops the run at once
+    instead of after the hanging test's limit."""
+    tests = (
+        TestCase(TestKind.CALL, args=(1,), expected=2, time_limit_s=2.0),  # returns 1
+        TestCase(TestKind.CALL, args=(-1,), expected=-1, time_limit_s=2.0),  # hangs
+    )
+    suite = TestSuite(tests=tests, entry_point="f")
+    program = "def f(x):\n    while x < 0:\n        pass\n    return x\n"
+    request = ExecRequest(program, suite, fail_fast=True, limits=Limits(time_s=5.0))
+    (result,) = run_sync([request], workers=1)
+    assert result.status is Status.FAILED
+    assert [o.status for o in result.outcomes][0] is Status.FAILED
+    assert result.duration_s < 1.0, result.duration_s
+
+
+def test_a_program_resetting_the_flush_signal_is_not_killed_by_it():
+    """The write-out request is ignored by default: a program that resets its handler
+    runs on to its own verdict."""
+    program = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGWINCH, signal.SIG_DFL)\n"
+        "def f(x):\n"
+        "    time.sleep(0.3)\n"
+        "    return x\n"
+    )
+    suite = TestSuite(tests=(TestCase(TestKind.CALL, args=(3,), expected=3),), entry_point="f")
+    (result,) = run_sync([ExecRequest(program, suite, fail_fast=True, limits=FAST)], workers=1)
+    assert result.status is Status.PASSED, result

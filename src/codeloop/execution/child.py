@@ -6,7 +6,8 @@ and its traceback trimmed to the program's own frames.  It never holds an expect
 a program that inspects its own memory finds nothing to forge with.
 
 Messages go on the result channel in batches: each line is a JSON array of messages,
-written at most every few milliseconds (or per test, when feedback wants every result):
+written at most every few milliseconds (or per test, when feedback wants every result, and
+whenever the zygote asks with FLUSH_SIGNAL because a test is taking long):
     {"i": n, "v": value, "d": secs}            a call returned
     {"i": n, "ok": 1, "d": secs}               a code test or stdio run completed
     {"i": n, "s": status, "e": type, "m": msg, "tb": text, "d": secs}
@@ -48,6 +49,9 @@ SHM_FORMAT = "qq"  # current test index, its start time (CLOCK_MONOTONIC ns)
 # The last message of the flush a timed-out run is asked for (SIGUSR1): the zygote kills
 # the run as soon as it sees this at the end of what the child wrote.
 FLUSHED = {"flushed": 1}
+# Asks for what is batched to be written out, the run going on: sent to a run whose test is
+# taking long.  Ignored by default, so a program that resets its handler is not killed.
+FLUSH_SIGNAL = signal.SIGWINCH
 FLUSHED_LINE_END = json.dumps(FLUSHED).encode() + b"]\n"
 
 
@@ -103,6 +107,7 @@ class _Channel:
         "flush_each",
         "busy",
         "flush_asked",
+        "write_asked",
         "_dumps",
         "_write",
         "_now",
@@ -120,6 +125,7 @@ class _Channel:
         self.last = self._now()
         self.busy = False  # inside send/flush: a signal must not flush half a message
         self.flush_asked = False  # SIGUSR1 came while busy: flush when done
+        self.write_asked = False  # FLUSH_SIGNAL came while busy: write out when done
 
     def send(self, message: dict[str, Any]) -> None:
         self.busy = True
@@ -129,6 +135,7 @@ class _Channel:
             self.size += len(data) + 1
             if (
                 self.flush_each
+                or self.write_asked
                 or self.size >= FLUSH_BYTES
                 or self._now() - self.last >= FLUSH_INTERVAL_NS
             ):
@@ -153,6 +160,18 @@ class _Channel:
         else:
             self._flush_for_kill()
 
+    def write_on_signal(self, _signum: int, _frame: Any) -> None:
+        """FLUSH_SIGNAL: a test is taking long; write out what is batched (the evaluator
+        of a fail-fast run stops it as soon as it sees a failing test among them)."""
+        if self.busy:
+            self.write_asked = True  # send/flush finishes its message and writes it out
+            return
+        self.busy = True
+        try:
+            self._flush()
+        finally:
+            self.busy = False
+
     def _flush_for_kill(self) -> None:
         """Write out everything batched, ending with the marker the zygote waits for."""
         self.flush_asked = False
@@ -170,6 +189,7 @@ class _Channel:
         view = memoryview(b"[" + b",".join(self.parts) + b"]\n")
         self.parts.clear()
         self.size = 0
+        self.write_asked = False
         while view:
             written = self._write(self.fd, view)
             view = view[written:]
@@ -256,6 +276,7 @@ def run(job: ChildJob) -> NoReturn:
     # The zygote sends SIGUSR1 just before it kills a run that timed out: write out what
     # is buffered (the tests that passed before the one that hangs).
     signal.signal(signal.SIGUSR1, chan.flush_on_signal)
+    signal.signal(FLUSH_SIGNAL, chan.write_on_signal)
     if job.stdio:
         _run_stdio(job, chan)
     else:

@@ -448,6 +448,7 @@ class LocalExecutor:
             "channel_cap": limits.result_bytes,
             "flush_each": not request.fail_fast and request.details,
             "details": request.details,
+            "fail_fast": request.fail_fast,
         }
         frames.append(encode_frame(("job", job_id, suite.key, request.program, opts)))
         await self._write(zygote, b"".join(frames))
