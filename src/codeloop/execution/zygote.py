@@ -727,13 +727,13 @@ class Zygote:
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PGRP, run.pid, 0)
         if index >= 0 and started_ns and run.job.fail_fast:
-            if (now_ns - started_ns) / 1e9 >= WRITE_OUT_AFTER_S:
+            in_test = (now_ns - started_ns) / 1e9
+            if in_test >= WRITE_OUT_AFTER_S:
                 with contextlib.suppress(OSError):
                     os.kill(run.pid, child_harness.FLUSH_SIGNAL)
-            else:
-                run.review_at = now + max(
-                    WRITE_OUT_AFTER_S - (now_ns - started_ns) / 1e9, PRIORITY_POLL_S
-                )
+            elif in_test < self.demote_after:
+                soonest = min(WRITE_OUT_AFTER_S, self.demote_after)
+                run.review_at = now + max(soonest - in_test, PRIORITY_POLL_S)
                 return
         if index >= 0 and started_ns and not run.demoted:
             stuck_for = (now_ns - started_ns) / 1e9
