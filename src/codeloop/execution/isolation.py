@@ -329,7 +329,6 @@ class _LandlockPlan:
         )
 
         self.abi = abi
-        self.rules = rules  # (path, allowed access)
         self.workdir_access = workdir_access
         self._attr = attr
         self._attr_size = attr_size

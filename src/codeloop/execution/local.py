@@ -446,7 +446,6 @@ class LocalExecutor:
             "output": limits.output_bytes,
             "nproc": limits.max_processes,
             "channel_cap": limits.result_bytes,
-            "flush_each": not request.fail_fast and request.details,
             "details": request.details,
             "fail_fast": request.fail_fast,
         }

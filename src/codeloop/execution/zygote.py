@@ -131,11 +131,16 @@ class Job:
     output: int
     nproc: int
     channel_cap: int
-    flush_each: bool
     details: bool = True  # tracebacks of failing tests
     fail_fast: bool = False  # the evaluator stops the run at its first failing test
     next_test: int = 0  # stdio: the next test to start
     cancelled: bool = False
+
+    @property
+    def flush_each(self) -> bool:
+        """Every result written as it comes (a crash loses none): for feedback that wants
+        every failing test's texts; fail-fast and details-free runs batch theirs."""
+        return self.details and not self.fail_fast
 
 
 @dataclass

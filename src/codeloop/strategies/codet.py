@@ -273,6 +273,19 @@ class ImportTimes:
     def known_missing(self, profile: LoadProfile) -> str | None:
         return next(iter(sorted(profile.imports & self.missing)), None)
 
+    def why_not(self, profile: LoadProfile) -> str | None:
+        """Why a program with this profile cannot load (None: it may): one of its imports
+        is known not to load or not to be installed."""
+        if profile.runs_code:
+            return None  # it may change sys.path or write a module first
+        slow = self.known_slow(profile)
+        if slow is not None:
+            return f"imports {slow}, which does not load within the limits"
+        missing = self.known_missing(profile)
+        if missing is not None:
+            return f"imports {missing}, which is not installed"
+        return None
+
     def all_fast(self, profile: LoadProfile) -> bool:
         return profile.imports <= self.fast
 
@@ -394,17 +407,10 @@ def make_codet(**settings: object) -> Strategy:
         if config.memory_limit_mb is not None:
             base = replace(base, memory_bytes=config.memory_limit_mb * 1024 * 1024)
         profile = load_profile(code)
-        if not profile.runs_code:
-            slow = imports.known_slow(profile)
-            if slow is not None:
-                ctx.record(
-                    "skipped", f"imports {slow}, which does not load within the limits", parent=node
-                )
-                return frozenset()
-            missing = imports.known_missing(profile)
-            if missing is not None:
-                ctx.record("skipped", f"imports {missing}, which is not installed", parent=node)
-                return frozenset()
+        why_not = imports.why_not(profile)
+        if why_not is not None:
+            ctx.record("skipped", why_not, parent=node)
+            return frozenset()
         load_limit = limit
         if not profile.quick:
             load_limit = config.load_time_limit_s
