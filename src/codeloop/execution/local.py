@@ -722,6 +722,11 @@ class LocalExecutor:
                 outcomes.append(TestOutcome(index, Status.EXITED_EARLY, message=job.protocol_error))
                 ended = True
                 continue
+            if job.request.fail_fast and any(o.status is not Status.PASSED for o in outcomes):
+                # the harness stops after a failing test of a fail-fast run: not the program
+                outcomes.append(TestOutcome(index, Status.NOT_RUN))
+                ended = True
+                continue
             if run is None:
                 # a stdio test never started (fail-fast stopped the job), or nothing ran
                 if job.kill_sent or any(o.status is not Status.PASSED for o in outcomes):

@@ -13,7 +13,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,149 @@ def _group_verdicts(task: Task, result: ExecResult) -> dict[str, bool]:
         )
         verdicts[cumulative] = ok
     return verdicts
+
+
+# A fail-fast scoring run gives each test this share of its limit first.  A test still
+# running then is set aside and the run goes on: a program that hangs on one test and
+# fails a later one is failed at once instead of after the hang's whole limit.
+PROBE_SHARE = 0.1
+
+
+def probe_suite(suite: TestSuite) -> TestSuite:
+    """`suite` with each per-test limit cut to its probing share."""
+    return TestSuite(
+        tests=tuple(
+            t if t.time_limit_s is None else replace(t, time_limit_s=t.time_limit_s * PROBE_SHARE)
+            for t in suite.tests
+        ),
+        entry_point=suite.entry_point,
+        kind=suite.kind,
+        preamble=suite.preamble,
+    )
+
+
+def _subsuite(suite: TestSuite, indices: list[int]) -> TestSuite:
+    return TestSuite(
+        tests=tuple(suite.tests[i] for i in indices),
+        entry_point=suite.entry_point,
+        kind=suite.kind,
+        preamble=suite.preamble,
+    )
+
+
+async def run_hidden(
+    executor: LocalExecutor,
+    program: str,
+    suite: TestSuite,
+    group_sizes: list[int],
+    limits: Limits,
+    probe: TestSuite | None = None,
+) -> tuple[ExecResult, int]:
+    """Score `program` on a task's hidden tests (fail-fast), with the verdict of one run
+    per group of tests (`group_sizes`: EvalPlus's base, plus), looking for a failure
+    before waiting out a slow test.
+
+    Each test first gets `PROBE_SHARE` of its limit (`probe`: `probe_suite(suite)`, made
+    once per task).  One still running then is set aside and the tests after it run in a
+    fresh process.  A later test that fails decides every group from its own on; the
+    tests set aside that could still change a verdict (all of them when nothing failed)
+    are then run again with their whole limits.  Setting aside stops once the probing time
+    spent would pass the largest limit of one test: a program slow on every test costs at
+    most about twice its one run.  Suites without per-test limits run once, as before.
+    Returns the result and the number of sandbox runs it took.
+    """
+    count = len(suite.tests)
+    if not count or any(t.time_limit_s is None for t in suite.tests):
+        return await executor.run(ExecRequest(program, suite, limits=limits)), 1
+    probe = probe or probe_suite(suite)
+    outcomes: dict[int, TestOutcome] = {}
+    set_aside: list[int] = []
+    allowance = max(t.time_limit_s or 0.0 for t in suite.tests)
+    spent = duration = 0.0
+    failure: int | None = None
+    start, whole = 0, False
+    last: ExecResult | None = None
+    runs = 0
+
+    async def attempt(source: TestSuite, indices: list[int]) -> ExecResult | None:
+        """Run the tests at `indices`; their outcomes go to `outcomes`."""
+        nonlocal duration, last, runs
+        part = source if len(indices) == count else _subsuite(source, indices)
+        result = await executor.run(ExecRequest(program, part, limits=limits))
+        runs += 1
+        if result.status is Status.INFRA_ERROR:
+            return result
+        duration += result.duration_s
+        last = result
+        for outcome in result.outcomes:
+            if outcome.status is not Status.NOT_RUN:
+                outcomes[indices[outcome.index]] = replace(outcome, index=indices[outcome.index])
+        return None
+
+    def first_failure(indices: list[int]) -> int | None:
+        return next(
+            (i for i in indices if i in outcomes and outcomes[i].status is not Status.PASSED),
+            None,
+        )
+
+    while start < count:
+        if not whole and spent + (probe.tests[start].time_limit_s or 0.0) > allowance:
+            whole = True  # probing has cost as much as one hang: the rest with whole limits
+        indices = list(range(start, count))
+        broken = await attempt(suite if whole else probe, indices)
+        if broken is not None:
+            return broken, runs
+        stop = first_failure(indices)
+        if stop is None:
+            if any(i not in outcomes for i in indices):  # ended without saying why
+                return await executor.run(ExecRequest(program, suite, limits=limits)), runs + 1
+            break
+        if not whole and outcomes[stop].status is Status.TIMEOUT:
+            del outcomes[stop]
+            share = probe.tests[stop].time_limit_s or 0.0
+            if spent + share <= allowance:
+                set_aside.append(stop)
+                spent += share
+                start = stop + 1
+            else:
+                whole, start = True, stop
+            continue
+        failure = stop
+        break
+
+    ends = [sum(group_sizes[: g + 1]) for g in range(len(group_sizes))]
+
+    def group_of(index: int) -> int:
+        return next((g for g, end in enumerate(ends) if index < end), len(ends))
+
+    decided_from = group_of(failure) if failure is not None else len(ends)
+    again = [i for i in set_aside if group_of(i) < decided_from]
+    if again:
+        broken = await attempt(suite, again)
+        if broken is not None:
+            return broken, runs
+        found = first_failure(again)
+        if found is not None and (failure is None or found < failure):
+            failure = found
+    final = []
+    for index in range(count):
+        outcome = outcomes.get(index)
+        if outcome is None:
+            note = ""
+            if index in set_aside:
+                share = probe.tests[index].time_limit_s or 0.0
+                note = f"set aside after {share:.3g}s; a later test failed first"
+            outcome = TestOutcome(index, Status.NOT_RUN, message=note)
+        final.append(outcome)
+    assert last is not None
+    result = ExecResult(
+        status=Status.PASSED if failure is None else final[failure].status,
+        outcomes=tuple(final),
+        duration_s=duration,
+        stdout=last.stdout,
+        stderr=last.stderr,
+    )
+    return result, runs
 
 
 def _sha(text: str) -> str:

@@ -48,7 +48,13 @@ import anyio
 
 from codeloop.execution.local import LocalExecutor, SandboxError, default_workers
 from codeloop.models.base import Backend, ModelError
-from codeloop.runs.evaluate import _group_names, _group_verdicts, _tasks_digest
+from codeloop.runs.evaluate import (
+    _group_names,
+    _group_verdicts,
+    _tasks_digest,
+    probe_suite,
+    run_hidden,
+)
 from codeloop.runs.store import (
     RankVerdict,
     RunStore,
@@ -62,7 +68,7 @@ from codeloop.tasks import DATASETS, load_tasks
 from codeloop.types import (
     Budget,
     Completion,
-    ExecRequest,
+    ExecResult,
     GenerationRequest,
     Limits,
     Node,
@@ -751,11 +757,21 @@ async def _score(
         shas = [_sha(p) for p in programs]
         distinct = list(dict.fromkeys(shas))
         first = {sha: programs[shas.index(sha)] for sha in distinct}
-        requests = [ExecRequest(program=first[sha], suite=suite, limits=limits) for sha in distinct]
-        results = {}
-        async for index, result in executor.map(requests):
-            results[distinct[index]] = result
-        state.scoring_executions += len(distinct)
+        sizes = [len(group) for group in prepared.hidden_tests.values()]
+        probe = probe_suite(suite)
+        results: dict[str, ExecResult] = {}
+
+        runs = 0
+
+        async def score_one(sha: str) -> None:
+            nonlocal runs
+            results[sha], used = await run_hidden(executor, first[sha], suite, sizes, limits, probe)
+            runs += used
+
+        async with anyio.create_task_group() as group:
+            for sha in distinct:
+                group.start_soon(score_one, sha)
+        state.scoring_executions += runs
         infra = [r.infra_error for r in results.values() if r.status is Status.INFRA_ERROR]
         if infra:
             # not the program's fault: nothing is recorded, a rerun scores it again

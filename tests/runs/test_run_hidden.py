@@ -1,0 +1,122 @@
+"""Scoring with per-test limits: slow tests are set aside while a failure is looked for."""
+
+import time
+
+import anyio
+import pytest
+
+from codeloop.execution.local import LocalExecutor
+from codeloop.runs.evaluate import PROBE_SHARE, _group_verdicts, probe_suite, run_hidden
+from codeloop.types import Limits, Status, Task, TestCase, TestKind, TestSuite
+
+# f(x): hangs for x == 1, is slow (0.3 s of CPU) for x == 2, right for x in (0, 2, 4),
+# wrong for x == 3
+PROGRAM = """
+import time
+
+def busy(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+def f(x):
+    if x == 1:
+        while True:
+            pass
+    if x == 2:
+        busy(0.3)
+    return x if x != 3 else -1
+"""
+
+
+def case(x: int, limit: float | None = 1.0) -> TestCase:
+    return TestCase(kind=TestKind.CALL, args=(x,), expected=x, time_limit_s=limit)
+
+
+def score(xs, groups=None, program=PROGRAM, limit=1.0):
+    tests = tuple(case(x, limit) for x in xs)
+    sizes = groups or [len(tests)]
+    suite = TestSuite(tests=tests, entry_point="f")
+
+    async def go():
+        async with LocalExecutor(workers=1, max_inflight=1, demote_after_s=None) as executor:
+            began = time.monotonic()
+            result, runs = await run_hidden(executor, program, suite, sizes, Limits(time_s=3.0))
+            return result, runs, time.monotonic() - began
+
+    return anyio.run(go)
+
+
+def statuses(result):
+    return "".join(o.status.value[0] for o in result.outcomes)
+
+
+def test_a_hang_before_a_failure_costs_the_probe_not_the_limit():
+    result, runs, took = score([0, 1, 3, 4])
+    assert result.status is Status.FAILED
+    assert [o.status for o in result.outcomes] == [
+        Status.PASSED,
+        Status.NOT_RUN,  # set aside
+        Status.FAILED,
+        Status.NOT_RUN,  # after the failure
+    ]
+    assert "set aside" in result.outcomes[1].message
+    assert result.outcomes[2].index == 2
+    assert runs == 2
+    assert took < 0.8  # the hang's whole limit is 1 s
+
+
+def test_a_slow_right_test_set_aside_passes_on_its_whole_limit():
+    result, runs, _ = score([0, 2, 4])
+    assert result.passed, statuses(result)
+    assert all(o.status is Status.PASSED for o in result.outcomes)
+    assert runs == 3  # probe (set aside at 2), the rest, then 2 again with its whole limit
+
+
+def test_a_hang_with_nothing_else_failing_is_a_timeout():
+    result, runs, took = score([0, 1, 4])
+    assert result.status is Status.TIMEOUT
+    assert [o.status for o in result.outcomes] == [Status.PASSED, Status.TIMEOUT, Status.PASSED]
+    assert took >= 1.0  # the hang was given its whole limit before being failed
+    assert runs == 3
+
+
+def test_a_later_groups_failure_does_not_decide_an_earlier_group():
+    # base: 0, 2 (slow, right); plus: 3 (wrong).  Waiting 2 out gives base True.
+    tests = (case(0), case(2), case(3))
+    task = Task("t", "", "f", hidden_tests={"base": tests[:2], "plus": tests[2:]})
+    result, runs, _ = score([0, 2, 3], groups=[2, 1])
+    assert _group_verdicts(task, result) == {"base": True, "base+plus": False}
+    assert result.status is Status.FAILED
+    assert runs == 3
+
+
+def test_a_failure_in_the_same_group_leaves_the_set_aside_test_unrun():
+    result, runs, _ = score([1, 3], groups=[2])
+    assert [o.status for o in result.outcomes] == [Status.NOT_RUN, Status.FAILED]
+    assert runs == 2
+
+
+def test_setting_aside_stops_when_probing_costs_one_limit():
+    # slow on every test: 0.3 s each against 1 s limits (a 0.1 s probe)
+    program = PROGRAM.replace("if x == 2:", "if True:")
+    xs = [0, 2, 4] * 6  # 18 tests
+    result, runs, _ = score(xs, program=program)
+    assert result.passed, statuses(result)
+    # 10 set aside (1 s of probing = one whole limit), then one run of the rest with whole
+    # limits, then one of the 10 set aside: 12 runs, not 18 probes and a rerun
+    allowed = round(1.0 / (1.0 * PROBE_SHARE))
+    assert runs == allowed + 2
+
+
+def test_suites_without_per_test_limits_run_once():
+    result, runs, _ = score([0, 3], limit=None)
+    assert runs == 1
+    assert result.status is Status.FAILED
+
+
+def test_probe_suite_cuts_only_per_test_limits():
+    suite = TestSuite(tests=(case(0, 2.0), case(1, None)), entry_point="f")
+    probe = probe_suite(suite)
+    assert [t.time_limit_s for t in probe.tests] == [pytest.approx(2.0 * PROBE_SHARE), None]
+    assert probe.key != suite.key
