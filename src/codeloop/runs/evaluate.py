@@ -2,10 +2,8 @@
 
 The flow: load tasks and samples (unknown task ids stop here) -> compute expected outputs
 and calibrated limits from reference solutions where the dataset needs them -> run every
-distinct (task, program) pair not already in the store, in the sandbox (with per-test
-limits, a slow test is set aside while a later failure is looked for: `run_hidden`) ->
-record each verdict as it arrives -> pass@k per group of hidden tests (EvalPlus: base,
-base+plus).
+distinct (task, program) pair not already in the store, in the sandbox -> record each
+verdict as it arrives -> pass@k per group of hidden tests (EvalPlus: base, base+plus).
 """
 
 from __future__ import annotations
@@ -18,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-import anyio
 
 from codeloop.execution.codec import digest as value_digest
 from codeloop.execution.local import LocalExecutor, default_workers
@@ -459,37 +455,21 @@ async def _execute(
         pending[(sample.task_id, sha)].append(sample)
     if progress and reused:
         progress("evaluate", reused, total)
-    sizes = {tid: [len(group) for group in t.hidden_tests.values()] for tid, t in tasks.items()}
-    probes: dict[str, TestSuite] = {}
-
-    async def score(key: tuple[str, str]) -> None:
-        task_id, sha = key
-        try:
-            if task_id not in probes:
-                probes[task_id] = probe_suite(suites[task_id])
-            result, _runs = await run_hidden(
-                executor,
-                pending[key][0].program,
-                suites[task_id],
-                sizes[task_id],
-                limits,
-                probes[task_id],
-            )
-            groups = _group_verdicts(tasks[task_id], result)
-            for sample in pending[key]:
-                store.record(eval_key, task_id, sample.index, sha, result, groups)
-            if progress:
-                progress("evaluate", len(pending[key]), total)
-        finally:
-            admitted.release()
-
-    # a few programs beyond what the sandbox runs at once, so that it never waits for one
-    admitted = anyio.Semaphore(executor.max_inflight * 2)
-    async with anyio.create_task_group() as group:
-        for key in pending:
-            await admitted.acquire()
-            group.start_soon(score, key)
-    return len(pending), reused
+    keys = list(pending)
+    requests = (
+        ExecRequest(program=pending[key][0].program, suite=suites[key[0]], limits=limits)
+        for key in keys
+    )
+    async for index, result in executor.map(requests):
+        task_id, sha = keys[index]
+        task = tasks[task_id]
+        groups = _group_verdicts(task, result)
+        group = pending[keys[index]]
+        for sample in group:
+            store.record(eval_key, task_id, sample.index, sha, result, groups)
+        if progress:
+            progress("evaluate", len(group), total)
+    return len(keys), reused
 
 
 def _report(
