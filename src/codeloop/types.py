@@ -62,6 +62,7 @@ class TestCase:
     oracle: str = ""
     source: str = ""  # human-readable form, e.g. the original assert line
     time_limit_s: float | None = None  # per-test limit (calibrated mode); None: program limit
+    reference_s: float | None = None  # the reference solution's time on it (calibrated mode)
 
     @property
     def tamper_proof(self) -> bool:

@@ -1,6 +1,7 @@
 """Scoring with per-test limits: slow tests are set aside while a failure is looked for."""
 
 import time
+from dataclasses import replace
 
 import anyio
 import pytest
@@ -33,8 +34,9 @@ def case(x: int, limit: float | None = 1.0) -> TestCase:
     return TestCase(kind=TestKind.CALL, args=(x,), expected=x, time_limit_s=limit)
 
 
-def score(xs, groups=None, program=PROGRAM, limit=1.0):
-    tests = tuple(case(x, limit) for x in xs)
+def score(xs, groups=None, program=PROGRAM, limit=1.0, references=None):
+    references = references or {}
+    tests = tuple(replace(case(x, limit), reference_s=references.get(x)) for x in xs)
     sizes = groups or [len(tests)]
     suite = TestSuite(tests=tests, entry_point="f")
 
@@ -120,3 +122,26 @@ def test_probe_suite_cuts_only_per_test_limits():
     probe = probe_suite(suite)
     assert [t.time_limit_s for t in probe.tests] == [pytest.approx(2.0 * PROBE_SHARE), None]
     assert probe.key != suite.key
+
+
+def test_tests_the_reference_takes_time_on_get_their_whole_limit_at_once():
+    quick = replace(case(0), reference_s=0.01)  # a 0.1 s probe gives 10x the reference
+    heavy = replace(case(2), reference_s=0.2)  # 0.1 s is less than 4x: no probe
+    probe = probe_suite(TestSuite(tests=(quick, heavy, case(4)), entry_point="f"))
+    assert [t.time_limit_s for t in probe.tests] == [pytest.approx(0.1), 1.0, pytest.approx(0.1)]
+
+
+def test_a_program_as_slow_as_the_reference_is_not_set_aside():
+    # x == 2 takes 0.3 s, the reference 0.2 s: one run, no probe to fail
+    result, runs, _ = score([0, 2, 4], references={0: 0.001, 2: 0.2, 4: 0.001})
+    assert result.passed, statuses(result)
+    assert runs == 1
+
+
+def test_a_timeout_on_a_test_not_probed_is_final():
+    # x == 1 hangs; its reference time makes its probe the whole limit: no setting aside
+    result, runs, took = score([1, 3], references={1: 0.2, 3: 0.001})
+    assert result.status is Status.TIMEOUT
+    assert [o.status for o in result.outcomes] == [Status.TIMEOUT, Status.NOT_RUN]
+    assert runs == 1
+    assert took >= 1.0

@@ -30,6 +30,7 @@ from codeloop.types import (
     Limits,
     Status,
     Task,
+    TestCase,
     TestOutcome,
     TestSuite,
 )
@@ -141,15 +142,26 @@ def _group_verdicts(task: Task, result: ExecResult) -> dict[str, bool]:
 # running then is set aside and the run goes on: a program that hangs on one test and
 # fails a later one is failed at once instead of after the hang's whole limit.
 PROBE_SHARE = 0.1
+# ... but only where that share is at least this many times the reference solution's time
+# on the test (the calibrated limit's own default margin): a program about as fast as the
+# reference is never set aside.  Other tests get their whole limit at once.
+PROBE_REFERENCE_FACTOR = 4.0
+
+
+def _probe_limit(test: TestCase) -> float | None:
+    limit = test.time_limit_s
+    if limit is None:
+        return None
+    share = limit * PROBE_SHARE
+    if test.reference_s is not None and share < PROBE_REFERENCE_FACTOR * test.reference_s:
+        return limit
+    return share
 
 
 def probe_suite(suite: TestSuite) -> TestSuite:
-    """`suite` with each per-test limit cut to its probing share."""
+    """`suite` with each per-test limit cut to its probing share (see `_probe_limit`)."""
     return TestSuite(
-        tests=tuple(
-            t if t.time_limit_s is None else replace(t, time_limit_s=t.time_limit_s * PROBE_SHARE)
-            for t in suite.tests
-        ),
+        tests=tuple(replace(t, time_limit_s=_probe_limit(t)) for t in suite.tests),
         entry_point=suite.entry_point,
         kind=suite.kind,
         preamble=suite.preamble,
@@ -177,13 +189,15 @@ async def run_hidden(
     per group of tests (`group_sizes`: EvalPlus's base, plus), looking for a failure
     before waiting out a slow test.
 
-    Each test first gets `PROBE_SHARE` of its limit (`probe`: `probe_suite(suite)`, made
-    once per task).  One still running then is set aside and the tests after it run in a
-    fresh process.  A later test that fails decides every group from its own on; the
-    tests set aside that could still change a verdict (all of them when nothing failed)
-    are then run again with their whole limits.  Setting aside stops once the probing time
-    spent would pass the largest limit of one test: a program slow on every test costs at
-    most about twice its one run.  Suites without per-test limits run once, as before.
+    Each test first gets `PROBE_SHARE` of its limit, where that is at least
+    `PROBE_REFERENCE_FACTOR` times the reference's time on it (`probe`:
+    `probe_suite(suite)`, made once per task).  One still running then is set aside and
+    the tests after it run in a fresh process.  A later test that fails decides every
+    group from its own on; the tests set aside that could still change a verdict (all of
+    them when nothing failed) are then run again with their whole limits.  Setting aside
+    stops once the probing time spent would pass the largest limit of one test: a program
+    slow on every test costs at most about twice its one run.  Suites without per-test
+    limits run once, as before.
     Returns the result and the number of sandbox runs it took.
     """
     count = len(suite.tests)
@@ -221,7 +235,8 @@ async def run_hidden(
         )
 
     while start < count:
-        if not whole and spent + (probe.tests[start].time_limit_s or 0.0) > allowance:
+        share = probe.tests[start].time_limit_s or 0.0
+        if not whole and share != suite.tests[start].time_limit_s and spent + share > allowance:
             whole = True  # probing has cost as much as one hang: the rest with whole limits
         indices = list(range(start, count))
         broken = await attempt(suite if whole else probe, indices)
@@ -232,7 +247,8 @@ async def run_hidden(
             if any(i not in outcomes for i in indices):  # ended without saying why
                 return await executor.run(ExecRequest(program, suite, limits=limits)), runs + 1
             break
-        if not whole and outcomes[stop].status is Status.TIMEOUT:
+        probed = not whole and probe.tests[stop].time_limit_s != suite.tests[stop].time_limit_s
+        if probed and outcomes[stop].status is Status.TIMEOUT:
             del outcomes[stop]
             share = probe.tests[stop].time_limit_s or 0.0
             if spent + share <= allowance:

@@ -160,13 +160,15 @@ def apply_reference(
             index = position
             position += 1
             expected, has_expected, limit = test.expected, test.has_expected, test.time_limit_s
+            reference_s = test.reference_s
             if run is not None and not has_expected:
                 if index in failed:
                     dropped.append(index)
                     continue
                 expected, has_expected = run.values[index], True
             if calibrate is not None and run is not None:
-                limit = max(calibrate[1], calibrate[0] * run.times[index])
+                reference_s = run.times[index]
+                limit = max(calibrate[1], calibrate[0] * reference_s)
             # positional construction: dataclasses.replace costs ~25 us a call, and EvalPlus
             # tasks have ~1,000 tests each
             kept.append(
@@ -182,6 +184,7 @@ def apply_reference(
                     test.oracle,
                     test.source,
                     limit,
+                    reference_s,
                 )
             )
         groups[name] = tuple(kept)
