@@ -8,7 +8,16 @@ import pytest
 
 from codeloop.execution.local import LocalExecutor
 from codeloop.runs.evaluate import PROBE_SHARE, _group_verdicts, probe_suite, run_hidden
-from codeloop.types import Limits, Status, Task, TestCase, TestKind, TestSuite
+from codeloop.types import (
+    Compare,
+    Limits,
+    Status,
+    Task,
+    TaskKind,
+    TestCase,
+    TestKind,
+    TestSuite,
+)
 
 # f(x): hangs for x == 1, is slow (0.3 s of CPU) for x == 2, right for x in (0, 2, 4),
 # wrong for x == 3
@@ -145,3 +154,29 @@ def test_a_timeout_on_a_test_not_probed_is_final():
     assert [o.status for o in result.outcomes] == [Status.TIMEOUT, Status.NOT_RUN]
     assert runs == 1
     assert took >= 1.0
+
+
+def test_stdio_programs_are_set_aside_test_by_test_too():
+    program = "x = int(input())\nwhile x == 1:\n    pass\nprint(x if x != 3 else -1)\n"
+    tests = tuple(
+        TestCase(
+            TestKind.STDIO,
+            stdin=f"{x}\n",
+            expected=f"{x}\n",
+            compare=Compare.STDOUT,
+            time_limit_s=1.0,
+        )
+        for x in (0, 1, 3)
+    )
+    suite = TestSuite(tests=tests, entry_point=None, kind=TaskKind.STDIO)
+
+    async def go():
+        async with LocalExecutor(workers=1, max_inflight=1, demote_after_s=None) as executor:
+            began = time.monotonic()
+            result, runs = await run_hidden(executor, program, suite, [3], Limits(time_s=3.0))
+            return result, runs, time.monotonic() - began
+
+    result, runs, took = anyio.run(go)
+    assert [o.status for o in result.outcomes] == [Status.PASSED, Status.NOT_RUN, Status.FAILED]
+    assert runs == 2
+    assert took < 0.8
