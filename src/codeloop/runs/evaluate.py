@@ -158,10 +158,29 @@ def _probe_limit(test: TestCase) -> float | None:
     return share
 
 
-def probe_suite(suite: TestSuite) -> TestSuite:
-    """`suite` with each per-test limit cut to its probing share (see `_probe_limit`)."""
+def probe_suite(suite: TestSuite, first: int | None = None) -> TestSuite:
+    """`suite` with the per-test limits of its `first` tests (all: None) cut to their
+    probing share (see `_probe_limit`)."""
+    count = len(suite.tests) if first is None else first
     return TestSuite(
-        tests=tuple(replace(t, time_limit_s=_probe_limit(t)) for t in suite.tests),
+        tests=tuple(
+            replace(t, time_limit_s=_probe_limit(t)) if i < count else t
+            for i, t in enumerate(suite.tests)
+        ),
+        entry_point=suite.entry_point,
+        kind=suite.kind,
+        preamble=suite.preamble,
+    )
+
+
+def lookahead_suite(suite: TestSuite) -> TestSuite:
+    """`suite` with every per-test limit cut to `PROBE_SHARE` of it: the tests run while
+    one is set aside, none allowed more than a share of its own limit."""
+    return TestSuite(
+        tests=tuple(
+            t if t.time_limit_s is None else replace(t, time_limit_s=t.time_limit_s * PROBE_SHARE)
+            for t in suite.tests
+        ),
         entry_point=suite.entry_point,
         kind=suite.kind,
         preamble=suite.preamble,
@@ -183,33 +202,36 @@ async def run_hidden(
     suite: TestSuite,
     group_sizes: list[int],
     limits: Limits,
-    probe: TestSuite | None = None,
+    probes: tuple[TestSuite, TestSuite] | None = None,
 ) -> tuple[ExecResult, int]:
     """Score `program` on a task's hidden tests (fail-fast), with the verdict of one run
     per group of tests (`group_sizes`: EvalPlus's base, plus), looking for a failure
-    before waiting out a slow test.
+    before waiting out a hang.  Returns the result and the number of sandbox runs.
 
-    Each test first gets `PROBE_SHARE` of its limit, where that is at least
-    `PROBE_REFERENCE_FACTOR` times the reference's time on it (`probe`:
-    `probe_suite(suite)`, made once per task).  One still running then is set aside and
-    the tests after it run in a fresh process.  A later test that fails decides every
-    group from its own on; the tests set aside that could still change a verdict (all of
-    them when nothing failed) are then run again with their whole limits.  Setting aside
-    stops once the probing time spent would pass the largest limit of one test: a program
-    slow on every test costs at most about twice its one run.  Suites without per-test
-    limits run once, as before.
-    Returns the result and the number of sandbox runs it took.
+    The tests run in order, as in one run, except that each test of the first group gets
+    `PROBE_SHARE` of its limit first, where that is at least `PROBE_REFERENCE_FACTOR`
+    times the reference's time on it.  A test still running then is set aside, and the
+    tests after it run in a fresh process, each within a share of its own limit (a test
+    still running then is set aside too), for at most the time the set-aside test's whole
+    limit would have taken: what one run would have spent waiting for it.  A failing
+    test found so decides every group from its own on.  Then the tests set aside that
+    could still change a verdict (all of them when nothing failed) and the tests not
+    reached run in one process, in order, with their whole limits.  So a program costs at
+    most about twice its one run, and the verdicts are those of one run unless a test's
+    result depends on which tests ran before it in the same process.
+
+    `probes`: `(probe_suite(suite, group_sizes[0]), lookahead_suite(suite))`, made once
+    per task.  Suites without per-test limits run once, as before.
     """
     count = len(suite.tests)
     if not count or any(t.time_limit_s is None for t in suite.tests):
         return await executor.run(ExecRequest(program, suite, limits=limits)), 1
-    probe = probe or probe_suite(suite)
+    first_group = group_sizes[0] if group_sizes else None
+    probe, lookahead = probes or (probe_suite(suite, first_group), lookahead_suite(suite))
     outcomes: dict[int, TestOutcome] = {}
     set_aside: list[int] = []
-    allowance = max(t.time_limit_s or 0.0 for t in suite.tests)
-    spent = duration = 0.0
+    budget = duration = 0.0
     failure: int | None = None
-    start, whole = 0, False
     last: ExecResult | None = None
     runs = 0
 
@@ -234,29 +256,31 @@ async def run_hidden(
             None,
         )
 
-    while start < count:
-        share = probe.tests[start].time_limit_s or 0.0
-        if not whole and share != suite.tests[start].time_limit_s and spent + share > allowance:
-            whole = True  # probing has cost as much as one hang: the rest with whole limits
+    start = 0
+    while start < count and (not set_aside or budget > 0):
+        source = lookahead if set_aside else probe
         indices = list(range(start, count))
-        broken = await attempt(suite if whole else probe, indices)
+        spent_before = duration
+        broken = await attempt(source, indices)
         if broken is not None:
             return broken, runs
+        if set_aside:
+            budget -= duration - spent_before
         stop = first_failure(indices)
         if stop is None:
             if any(i not in outcomes for i in indices):  # ended without saying why
                 return await executor.run(ExecRequest(program, suite, limits=limits)), runs + 1
+            start = count
             break
-        probed = not whole and probe.tests[stop].time_limit_s != suite.tests[stop].time_limit_s
-        if probed and outcomes[stop].status is Status.TIMEOUT:
+        cut = source.tests[stop].time_limit_s != suite.tests[stop].time_limit_s
+        if cut and outcomes[stop].status is Status.TIMEOUT:
             del outcomes[stop]
-            share = probe.tests[stop].time_limit_s or 0.0
-            if spent + share <= allowance:
-                set_aside.append(stop)
-                spent += share
-                start = stop + 1
-            else:
-                whole, start = True, stop
+            if not set_aside:
+                budget = (suite.tests[stop].time_limit_s or 0.0) - (
+                    source.tests[stop].time_limit_s or 0.0
+                )
+            set_aside.append(stop)
+            start = stop + 1
             continue
         failure = stop
         break
@@ -266,8 +290,10 @@ async def run_hidden(
     def group_of(index: int) -> int:
         return next((g for g, end in enumerate(ends) if index < end), len(ends))
 
-    decided_from = group_of(failure) if failure is not None else len(ends)
-    again = [i for i in set_aside if group_of(i) < decided_from]
+    if failure is None:
+        again = set_aside + list(range(start, count))
+    else:
+        again = [i for i in set_aside if group_of(i) < group_of(failure)]
     if again:
         broken = await attempt(suite, again)
         if broken is not None:
@@ -275,13 +301,15 @@ async def run_hidden(
         found = first_failure(again)
         if found is not None and (failure is None or found < failure):
             failure = found
+        if found is None and any(i not in outcomes for i in again):
+            return await executor.run(ExecRequest(program, suite, limits=limits)), runs + 1
     final = []
     for index in range(count):
         outcome = outcomes.get(index)
         if outcome is None:
             note = ""
             if index in set_aside:
-                share = probe.tests[index].time_limit_s or 0.0
+                share = lookahead.tests[index].time_limit_s or 0.0
                 note = f"set aside after {share:.3g}s; a later test failed first"
             outcome = TestOutcome(index, Status.NOT_RUN, message=note)
         final.append(outcome)

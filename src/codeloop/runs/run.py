@@ -52,6 +52,7 @@ from codeloop.runs.evaluate import (
     _group_names,
     _group_verdicts,
     _tasks_digest,
+    lookahead_suite,
     probe_suite,
     run_hidden,
 )
@@ -758,14 +759,15 @@ async def _score(
         distinct = list(dict.fromkeys(shas))
         first = {sha: programs[shas.index(sha)] for sha in distinct}
         sizes = [len(group) for group in prepared.hidden_tests.values()]
-        probe = probe_suite(suite)
+        probes = (probe_suite(suite, sizes[0] if sizes else None), lookahead_suite(suite))
         results: dict[str, ExecResult] = {}
 
         runs = 0
 
         async def score_one(sha: str) -> None:
             nonlocal runs
-            results[sha], used = await run_hidden(executor, first[sha], suite, sizes, limits, probe)
+            program = first[sha]
+            results[sha], used = await run_hidden(executor, program, suite, sizes, limits, probes)
             runs += used
 
         async with anyio.create_task_group() as group:
