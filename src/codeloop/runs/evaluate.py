@@ -158,42 +158,51 @@ def _probe_limit(test: TestCase) -> float | None:
     return share
 
 
+def _with_tests(suite: TestSuite, tests: tuple[TestCase, ...]) -> TestSuite:
+    """`suite` with other tests (and a key of its own)."""
+    return TestSuite(
+        tests=tests, entry_point=suite.entry_point, kind=suite.kind, preamble=suite.preamble
+    )
+
+
 def probe_suite(suite: TestSuite, first: int | None = None) -> TestSuite:
     """`suite` with the per-test limits of its `first` tests (all: None) cut to their
-    probing share (see `_probe_limit`)."""
+    probing share (see `_probe_limit`); `suite` itself when none is cut."""
     count = len(suite.tests) if first is None else first
-    return TestSuite(
-        tests=tuple(
-            replace(t, time_limit_s=_probe_limit(t)) if i < count else t
-            for i, t in enumerate(suite.tests)
-        ),
-        entry_point=suite.entry_point,
-        kind=suite.kind,
-        preamble=suite.preamble,
-    )
+    tests = list(suite.tests)
+    changed = False
+    for index, test in enumerate(tests[:count]):
+        limit = _probe_limit(test)
+        if limit != test.time_limit_s:
+            tests[index] = replace(test, time_limit_s=limit)
+            changed = True
+    return _with_tests(suite, tuple(tests)) if changed else suite
 
 
-def lookahead_suite(suite: TestSuite) -> TestSuite:
-    """`suite` with every per-test limit cut to `PROBE_SHARE` of it: the tests run while
-    one is set aside, none allowed more than a share of its own limit."""
-    return TestSuite(
-        tests=tuple(
-            t if t.time_limit_s is None else replace(t, time_limit_s=t.time_limit_s * PROBE_SHARE)
-            for t in suite.tests
-        ),
-        entry_point=suite.entry_point,
-        kind=suite.kind,
-        preamble=suite.preamble,
-    )
+class Probes:
+    """A task's suites for `run_hidden`, made once per task: `probe`, the first group's
+    tests cut to their probing share, and `lookahead`, every per-test limit cut to
+    `PROBE_SHARE` of it (the tests run while one is set aside), built the first time a
+    test is set aside."""
 
+    def __init__(self, suite: TestSuite, first: int | None) -> None:
+        self.suite = suite
+        self.probe = probe_suite(suite, first)
+        self._lookahead: TestSuite | None = None
 
-def _subsuite(suite: TestSuite, indices: list[int]) -> TestSuite:
-    return TestSuite(
-        tests=tuple(suite.tests[i] for i in indices),
-        entry_point=suite.entry_point,
-        kind=suite.kind,
-        preamble=suite.preamble,
-    )
+    @property
+    def lookahead(self) -> TestSuite:
+        if self._lookahead is None:
+            self._lookahead = _with_tests(
+                self.suite,
+                tuple(
+                    t
+                    if t.time_limit_s is None
+                    else replace(t, time_limit_s=t.time_limit_s * PROBE_SHARE)
+                    for t in self.suite.tests
+                ),
+            )
+        return self._lookahead
 
 
 async def run_hidden(
@@ -202,7 +211,7 @@ async def run_hidden(
     suite: TestSuite,
     group_sizes: list[int],
     limits: Limits,
-    probes: tuple[TestSuite, TestSuite] | None = None,
+    probes: Probes | None = None,
 ) -> tuple[ExecResult, int]:
     """Score `program` on a task's hidden tests (fail-fast), with the verdict of one run
     per group of tests (`group_sizes`: EvalPlus's base, plus), looking for a failure
@@ -220,14 +229,18 @@ async def run_hidden(
     most about twice its one run, and the verdicts are those of one run unless a test's
     result depends on which tests ran before it in the same process.
 
-    `probes`: `(probe_suite(suite, group_sizes[0]), lookahead_suite(suite))`, made once
-    per task.  Suites without per-test limits run once, as before.
+    `probes`: `Probes(suite, group_sizes[0])`, made once per task.  Suites without
+    per-test limits run once, as before.
     """
     count = len(suite.tests)
+
+    async def one_run(before: int) -> tuple[ExecResult, int]:
+        """What one run with whole limits gives (after `before` other runs)."""
+        return await executor.run(ExecRequest(program, suite, limits=limits)), before + 1
+
     if not count or any(t.time_limit_s is None for t in suite.tests):
-        return await executor.run(ExecRequest(program, suite, limits=limits)), 1
-    first_group = group_sizes[0] if group_sizes else None
-    probe, lookahead = probes or (probe_suite(suite, first_group), lookahead_suite(suite))
+        return await one_run(0)
+    probes = probes or Probes(suite, group_sizes[0] if group_sizes else None)
     outcomes: dict[int, TestOutcome] = {}
     set_aside: list[int] = []
     budget = duration = 0.0
@@ -238,7 +251,9 @@ async def run_hidden(
     async def attempt(source: TestSuite, indices: list[int]) -> ExecResult | None:
         """Run the tests at `indices`; their outcomes go to `outcomes`."""
         nonlocal duration, last, runs
-        part = source if len(indices) == count else _subsuite(source, indices)
+        part = source
+        if len(indices) < count:
+            part = _with_tests(source, tuple(source.tests[i] for i in indices))
         result = await executor.run(ExecRequest(program, part, limits=limits))
         runs += 1
         if result.status is Status.INFRA_ERROR:
@@ -258,7 +273,7 @@ async def run_hidden(
 
     start = 0
     while start < count and (not set_aside or budget > 0):
-        source = lookahead if set_aside else probe
+        source = probes.lookahead if set_aside else probes.probe
         indices = list(range(start, count))
         spent_before = duration
         broken = await attempt(source, indices)
@@ -269,7 +284,7 @@ async def run_hidden(
         stop = first_failure(indices)
         if stop is None:
             if any(i not in outcomes for i in indices):  # ended without saying why
-                return await executor.run(ExecRequest(program, suite, limits=limits)), runs + 1
+                return await one_run(runs)
             start = count
             break
         cut = source.tests[stop].time_limit_s != suite.tests[stop].time_limit_s
@@ -302,14 +317,14 @@ async def run_hidden(
         if found is not None and (failure is None or found < failure):
             failure = found
         if found is None and any(i not in outcomes for i in again):
-            return await executor.run(ExecRequest(program, suite, limits=limits)), runs + 1
+            return await one_run(runs)
     final = []
     for index in range(count):
         outcome = outcomes.get(index)
         if outcome is None:
             note = ""
             if index in set_aside:
-                share = lookahead.tests[index].time_limit_s or 0.0
+                share = (suite.tests[index].time_limit_s or 0.0) * PROBE_SHARE
                 note = f"set aside after {share:.3g}s; a later test failed first"
             outcome = TestOutcome(index, Status.NOT_RUN, message=note)
         final.append(outcome)

@@ -49,11 +49,10 @@ import anyio
 from codeloop.execution.local import LocalExecutor, SandboxError, default_workers
 from codeloop.models.base import Backend, ModelError
 from codeloop.runs.evaluate import (
+    Probes,
     _group_names,
     _group_verdicts,
     _tasks_digest,
-    lookahead_suite,
-    probe_suite,
     run_hidden,
 )
 from codeloop.runs.store import (
@@ -759,9 +758,8 @@ async def _score(
         distinct = list(dict.fromkeys(shas))
         first = {sha: programs[shas.index(sha)] for sha in distinct}
         sizes = [len(group) for group in prepared.hidden_tests.values()]
-        probes = (probe_suite(suite, sizes[0] if sizes else None), lookahead_suite(suite))
+        probes = Probes(suite, sizes[0] if sizes else None)
         results: dict[str, ExecResult] = {}
-
         runs = 0
 
         async def score_one(sha: str) -> None:
