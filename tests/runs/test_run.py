@@ -218,6 +218,68 @@ def test_run_scores_ranked_programs_on_hidden_tests(tmp_path, dataset, answers):
     assert (tmp_path / "run.cache.sqlite").exists()
 
 
+def test_programs_that_compile_alike_share_a_scoring_run(tmp_path):
+    """Scoring runs one program per compiled form; its verdict serves the others, except
+    where a test raised (tracebacks name each program's own lines)."""
+    tasks = [
+        {
+            "task_id": "demo/add",
+            "prompt": "def add(a, b):\n",
+            "entry_point": "add",
+            "tests": [{"input": [1, 2], "output": 3}],
+        },
+        {
+            "task_id": "demo/div",
+            "prompt": "def div(a, b):\n",
+            "entry_point": "div",
+            "tests": [{"input": [1, 0], "output": 0}],
+        },
+    ]
+    answers = {
+        # a comment and a blank line: the same code; then a different program
+        "demo/add": [
+            "    return a + b\n",
+            "    # sum\n\n    return a + b  # both\n",
+            "    return a - b\n",
+        ],
+        # all raise ZeroDivisionError; the first two on lines 2 and 4 of their own text
+        "demo/div": [
+            "    return a // b\n",
+            "    # floor\n\n    return a // b\n",
+            "    return a / b\n",
+        ],
+    }
+    rows = [{"task_id": t, "completions": c} for t, c in answers.items()]
+    data = run_json(
+        tmp_path,
+        write_jsonl(tmp_path / "tasks.jsonl", tasks),
+        "--strategy",
+        "scripted",
+        "--n",
+        "3",
+        "--setting",
+        "check=false",
+        "--model",
+        f"mock:file:{write_jsonl(tmp_path / 'answers.jsonl', rows)}",
+        "--store",
+        tmp_path / "run.sqlite",
+    )
+    by_id = {r["task_id"]: r for r in data["results"]}
+    assert by_id["demo/add"]["ranked"] == [True, True, False]
+    assert by_id["demo/div"]["ranked"] == [False, False, False]
+    # demo/add: 2 runs for 3 programs; demo/div: 3, each traceback its own
+    assert data["scoring_executions"] == 5
+    db = sqlite3.connect(tmp_path / "run.sqlite")
+    details = [
+        json.loads(d)
+        for (d,) in db.execute(
+            "SELECT details FROM run_verdicts WHERE task_id = 'demo/div' ORDER BY rank"
+        )
+    ]
+    tracebacks = [d[0]["traceback"] for d in details]
+    assert "line 2, in div" in tracebacks[0] and "line 4, in div" in tracebacks[1]
+
+
 def test_summary_is_printed(tmp_path, dataset, answers):
     result = invoke(
         dataset,

@@ -8,7 +8,6 @@ from codeloop.strategies import SolveContext, make_strategy
 from codeloop.strategies.codet import (
     ImportTimes,
     LoadProfile,
-    behaviour_key,
     load_profile,
     rank_consensus,
 )
@@ -279,20 +278,6 @@ async def test_a_program_importing_a_module_known_missing_gets_no_run(executor):
     assert skipped and absent in skipped[0].content and "not installed" in skipped[0].content
     ranking = [n for n in second.trace if n.kind == "ranking"][0]
     assert ranking.metadata["sets"][0]["score"] == 0.0
-
-
-def test_behaviour_key_ignores_comments_and_layout():
-    a = "def f(a, b):\n    # add them\n    return a + b\n"
-    b = "def f(a,b):\n\n    return (a + b)  # sum\n"
-    assert behaviour_key(a) == behaviour_key(b)
-    assert behaviour_key(a) != behaviour_key("def f(a, b):\n    return b + a\n")
-    # what the compiler drops, or folds, changes nothing either
-    c = "def f(a, b):\n    if a:\n        return a + b\n    else:\n        return 2 * 3\n"
-    d = "def f(a, b):\n    if a:\n        return a + b\n    return 6\n"
-    assert behaviour_key(c) == behaviour_key(d)
-    assert behaviour_key(c) != behaviour_key(c.replace("return 2 * 3", "return 2 * 4"))
-    assert behaviour_key("def f(a, b)\n    return a\n") is None
-    assert behaviour_key("return 1\n") is None  # parses, does not compile
 
 
 async def test_equivalent_programs_share_one_run(executor):

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from codeloop.execution.behaviour import behaviour_key
 from codeloop.execution.local import LocalExecutor, SandboxError, default_workers
 from codeloop.models.base import Backend, ModelError
 from codeloop.runs.evaluate import (
@@ -761,16 +762,32 @@ async def _score(
         probes = Probes(suite, sizes[0] if sizes else None)
         results: dict[str, ExecResult] = {}
         runs = 0
+        # Programs that compile to the same code get the same verdicts: one run serves
+        # them all (the first ranked runs).  Not when a test raised: a traceback's line
+        # numbers belong to the program that ran, so each of the others runs for its own.
+        sharing: dict[bytes | str, list[str]] = {}
+        for sha in distinct:
+            sharing.setdefault(behaviour_key(first[sha]) or sha, []).append(sha)
 
-        async def score_one(sha: str) -> None:
+        async def score_one(sha: str) -> ExecResult:
             nonlocal runs
             program = first[sha]
             results[sha], used = await run_hidden(executor, program, suite, sizes, limits, probes)
             runs += used
+            return results[sha]
+
+        async def score_alike(alike: list[str]) -> None:
+            result = await score_one(alike[0])
+            if not any(o.traceback for o in result.outcomes):
+                results.update(dict.fromkeys(alike[1:], result))
+                return
+            async with anyio.create_task_group() as each:
+                for sha in alike[1:]:
+                    each.start_soon(score_one, sha)
 
         async with anyio.create_task_group() as group:
-            for sha in distinct:
-                group.start_soon(score_one, sha)
+            for alike in sharing.values():
+                group.start_soon(score_alike, alike)
         state.scoring_executions += runs
         infra = [r.infra_error for r in results.values() if r.status is Status.INFRA_ERROR]
         if infra:

@@ -53,17 +53,16 @@ parent) where they convert, else code run in the sandbox; both behave as CodeT's
 from __future__ import annotations
 
 import ast
-import marshal
 import math
 import re
 import sys
-import types
 import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from codeloop.execution.behaviour import behaviour_key
 from codeloop.extract import CODET_STOPS, DEFAULT_STOPS, Mode
 from codeloop.strategies import prompts
 from codeloop.strategies.base import (
@@ -314,29 +313,6 @@ class ImportTimes:
 
 _LOAD_FAILURES = (Status.TIMEOUT, Status.MEMORY, Status.EXITED_EARLY, Status.SIGNAL)
 _NO_MODULE = re.compile(r"No module named '([^'.]+)'")
-
-
-def behaviour_key(code: str) -> bytes | None:
-    """Programs that compile to the same code behave the same (comments, layout, an
-    `else` the compiler drops or a constant it folds aside), so one run serves them all:
-    the key is the compiled module with its line and column positions taken out.  None
-    for a program that does not compile: it passes nothing, as in CodeT, and needs no
-    run."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            compiled = compile(code, "<program>", "exec", dont_inherit=True)
-        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
-            return None
-    # version 2: no back-references, whose use depends on objects' reference counts
-    return marshal.dumps(_without_positions(compiled), 2)
-
-
-def _without_positions(code: types.CodeType) -> types.CodeType:
-    consts = tuple(
-        _without_positions(c) if isinstance(c, types.CodeType) else c for c in code.co_consts
-    )
-    return code.replace(co_linetable=b"", co_firstlineno=1, co_consts=consts)
 
 
 def make_codet(**settings: object) -> Strategy:
