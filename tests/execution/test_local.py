@@ -1,5 +1,6 @@
 """The local executor end to end: programs in, classified per-test outcomes out."""
 
+import anyio
 import pytest
 
 from codeloop.execution.local import run_sync
@@ -556,3 +557,41 @@ def test_a_program_resetting_the_flush_signal_is_not_killed_by_it():
     suite = TestSuite(tests=(TestCase(TestKind.CALL, args=(3,), expected=3),), entry_point="f")
     (result,) = run_sync([ExecRequest(program, suite, fail_fast=True, limits=FAST)], workers=1)
     assert result.status is Status.PASSED, result
+
+
+def _anon_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("RssAnon:"))
+    return int(line.split()[1])
+
+
+def test_a_forgotten_suites_inputs_are_given_back_to_the_kernel():
+    """Every fork copies the zygote's page tables: the inputs of a suite the zygote no
+    longer holds should not stay resident in it (the allocator keeps freed heap)."""
+    from codeloop.execution.local import SUITES_KEPT, LocalExecutor
+
+    program = "def f(s):\n    return 0\n"
+    big = TestSuite(
+        tests=tuple(
+            TestCase(TestKind.CALL, args=("x" * 20_000 + str(i),), expected=0) for i in range(1500)
+        ),
+        entry_point="f",
+    )
+    small = [
+        TestSuite(tests=(TestCase(TestKind.CALL, args=(i,), expected=0),), entry_point="f")
+        for i in range(SUITES_KEPT)
+    ]
+
+    async def main() -> tuple[int, int, int]:
+        async with LocalExecutor(workers=1, preload=()) as executor:
+            pid = executor._zygotes[0].process.pid
+            start = _anon_kb(pid)
+            assert (await executor.run(ExecRequest(program, big, limits=FAST))).passed
+            holding = _anon_kb(pid)
+            for suite in small:  # the big suite is the least recently used: forgotten
+                assert (await executor.run(ExecRequest(program, suite, limits=FAST))).passed
+            return start, holding, _anon_kb(pid)
+
+    start, holding, after = anyio.run(main)
+    assert holding - start > 25_000, (start, holding)  # 30 MB of inputs held
+    assert after - start < 5_000, (start, holding, after)

@@ -90,6 +90,18 @@ def _libc() -> Any:
     return ctypes.CDLL(None, use_errno=True)
 
 
+def _release_free_heap() -> None:
+    """Hand the memory the C allocator holds free back to the kernel.
+
+    A fork copies the page-table entries of every resident page of the zygote, and each
+    child's exit drops them: about 45 us per MB for a fork and exit on a 2-core VM.  Free
+    heap is still resident: compiling the sandbox's modules at start-up (when they have no
+    .pyc) leaves about 2 MB of it (RSS of the anonymous memory 12.3 MB, then 10.5 MB),
+    and a forgotten suite leaves what its inputs took."""
+    with contextlib.suppress(AttributeError, OSError):
+        _libc().malloc_trim(0)  # glibc only; elsewhere the memory simply stays
+
+
 POLL_INTERVAL_S = 0.005
 # A run that timed out is killed once its harness says it flushed its results, or this long
 # after it was asked to (a program stuck in C code, or one that ignores SIGUSR1).  Waiting
@@ -223,6 +235,7 @@ class Zygote:
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGTERM, lambda *_: self._stop())
+        _release_free_heap()
         self.wake_r = wake_r
         self.selector.register(wake_r, selectors.EVENT_READ, "wake")
         self.selector.register(self.ctrl_in, selectors.EVENT_READ, "ctrl")
@@ -384,6 +397,7 @@ class Zygote:
                 self._cancel(message[1])
             elif kind == "forget":
                 self.suites.pop(message[1], None)
+                _release_free_heap()  # ~20 us
             elif kind == "stop":
                 self.running = False
 
