@@ -2,9 +2,11 @@
 
 Comments, layout, an `else` the compiler drops or a constant it folds aside change a
 program's text, not what it does.  `behaviour_key` is the compiled module with its line
-and column positions taken out; two programs with the same key give the same results on
-every test (their tracebacks differ only in line numbers).  CodeT runs one program per key
-on its generated tests, and `codeloop run` scores one program per key on hidden tests.
+and column positions taken out; two programs with the same key run the same code, so one
+run's results stand for both (their tracebacks would differ only in line numbers; a
+program that uses randomness or the clock varies between its own runs as much).  CodeT
+runs one program per key on its generated tests, and `codeloop run` scores one program
+per key on hidden tests.
 """
 
 from __future__ import annotations
