@@ -155,6 +155,30 @@ def test_code_tests_run_in_the_programs_namespace():
     assert not suite.tests[0].tamper_proof
 
 
+def test_programs_and_test_code_compile_as_plain_python_would():
+    """The harness's own `from __future__ import annotations` must not reach the program:
+    plain Python evaluates a function's annotations when it defines it."""
+    bad_annotation = "def add(a: Undefined, b: int) -> int:\n    return a + b\n"
+    deferred = "from __future__ import annotations\n" + bad_annotation
+    raising, passing = run([bad_annotation, deferred])
+    assert raising.status is Status.ERROR
+    assert raising.outcomes[0].exception == "NameError"
+    assert "Undefined" in raising.outcomes[0].message
+    assert passing.status is Status.PASSED
+    suite = TestSuite(
+        tests=(
+            TestCase(
+                TestKind.CODE,
+                code="limit: Undefined = 1\n"
+                "def check(candidate):\n    assert candidate(2, 3) == 5\n",
+            ),
+        ),
+        entry_point="add",
+    )
+    (result,) = run(["def add(a, b):\n    return a + b\n"], suite)
+    assert result.status is Status.ERROR and result.outcomes[0].exception == "NameError"
+
+
 def test_per_test_time_limits_name_the_test_that_hung():
     suite = TestSuite(
         tests=(

@@ -264,8 +264,10 @@ def _failure(exc: BaseException, details: bool = True) -> dict[str, Any]:
 def _load(program: str, preamble: str, name: str) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": name, "__builtins__": builtins}
     if preamble:
-        exec(compile(preamble, "<preamble>", "exec"), namespace)
-    code = compile(program, PROGRAM_FILENAME, "exec")
+        exec(compile(preamble, "<preamble>", "exec", dont_inherit=True), namespace)
+    # dont_inherit: compiled as plain Python would, not under this module's __future__
+    # imports (PEP 563 would leave a bad annotation unevaluated where Python raises).
+    code = compile(program, PROGRAM_FILENAME, "exec", dont_inherit=True)
     exec(code, namespace)
     return namespace
 

@@ -410,7 +410,10 @@ class Zygote:
             if kind == "code":
                 # benchmark test code (trusted): compiled once here, inherited by every fork
                 compiled = compile(
-                    f"{code}\n\ncheck({entry})\n", child_harness.TEST_FILENAME, "exec"
+                    f"{code}\n\ncheck({entry})\n",
+                    child_harness.TEST_FILENAME,
+                    "exec",
+                    dont_inherit=True,
                 )
             tests.append((kind, tuple(args), compiled, stdin, limit))
         limits = [t[4] for t in tests]
