@@ -54,6 +54,14 @@ FLUSHED = {"flushed": 1}
 FLUSH_SIGNAL = signal.SIGWINCH
 FLUSHED_LINE_END = json.dumps(FLUSHED).encode() + b"]\n"
 
+# The C function under `signal.signal`, and plain signal numbers for it.  In a fresh fork the
+# wrapper's Enum conversions (and the ValueError it raises and catches for a handler that is
+# a function) write to about 75 of the zygote's pages, and each write copies its page.
+set_handler: Callable[[int, Any], Any] = sys.modules["_signal"].signal
+SIG_DFL = int(signal.SIG_DFL)
+_FLUSH_SIGNUM = int(FLUSH_SIGNAL)
+_SIGUSR1 = int(signal.SIGUSR1)
+
 
 class ChildJob:
     """Everything the child needs, prepared by the zygote before the fork."""
@@ -277,8 +285,8 @@ def run(job: ChildJob) -> NoReturn:
     chan = _Channel(job.chan_fd, job.flush_each)
     # The zygote sends SIGUSR1 just before it kills a run that timed out: write out what
     # is buffered (the tests that passed before the one that hangs).
-    signal.signal(signal.SIGUSR1, chan.flush_on_signal)
-    signal.signal(FLUSH_SIGNAL, chan.write_on_signal)
+    set_handler(_SIGUSR1, chan.flush_on_signal)
+    set_handler(_FLUSH_SIGNUM, chan.write_on_signal)
     if job.stdio:
         _run_stdio(job, chan)
     else:

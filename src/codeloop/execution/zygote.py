@@ -57,6 +57,9 @@ SINGLE_THREADED = {
     "NUMEXPR_NUM_THREADS": "1",
 }
 
+# The zygote's own handlers, back to the defaults in a child (as plain numbers).
+_RESET_IN_CHILD = tuple(int(sig) for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT))
+
 PR_SET_CHILD_SUBREAPER = 36
 CLONE_NEWNS = 0x00020000
 MS_NOSUID = 2
@@ -567,8 +570,8 @@ class Zygote:
         try:
             os.setpgid(0, 0)
             signal.set_wakeup_fd(-1)
-            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, signal.SIG_DFL)
+            for sig in _RESET_IN_CHILD:
+                child_harness.set_handler(sig, child_harness.SIG_DFL)
             os.dup2(in_fd, 0)
             os.dup2(out_fd, 1)
             os.dup2(out_fd, 2)
