@@ -109,7 +109,7 @@ def test_a_failure_in_the_same_group_leaves_the_set_aside_test_unrun():
 
 
 def test_looking_ahead_stops_when_it_has_cost_the_set_aside_tests_limit():
-    # slow on every test: 0.3 s each against 1 s limits (a 0.1 s probe)
+    # slow on every test: 0.3 s each against 1 s limits (probed at PROBE_SHARE of that)
     program = PROGRAM.replace("if x == 2:", "if True:")
     xs = [0, 2, 4] * 6  # 18 tests
     result, runs, took = score(xs, program=program)
@@ -134,10 +134,15 @@ def test_probe_suite_cuts_only_per_test_limits():
 
 
 def test_tests_the_reference_takes_time_on_get_their_whole_limit_at_once():
-    quick = replace(case(0), reference_s=0.01)  # a 0.1 s probe gives 10x the reference
-    heavy = replace(case(2), reference_s=0.2)  # 0.1 s is less than 4x: no probe
+    share = PROBE_SHARE  # of the 1 s limit
+    quick = replace(case(0), reference_s=share / 10)  # the probe gives 10x the reference
+    heavy = replace(case(2), reference_s=share / 2)  # the probe is only 2x: none
     probe = probe_suite(TestSuite(tests=(quick, heavy, case(4)), entry_point="f"))
-    assert [t.time_limit_s for t in probe.tests] == [pytest.approx(0.1), 1.0, pytest.approx(0.1)]
+    assert [t.time_limit_s for t in probe.tests] == [
+        pytest.approx(share),
+        1.0,
+        pytest.approx(share),
+    ]
 
 
 def test_a_program_as_slow_as_the_reference_is_not_set_aside():
