@@ -3,7 +3,7 @@
 import anyio
 import pytest
 
-from codeloop.execution.local import run_sync
+from codeloop.execution.local import LocalExecutor, run_sync
 from codeloop.types import (
     Compare,
     ExecRequest,
@@ -549,6 +549,42 @@ def test_a_childs_environment_and_what_its_fork_inherits():
         )
         assert home_is_workdir
         assert hooked == []
+
+
+def test_what_a_program_leaves_in_its_work_dir_is_gone_for_the_next_run():
+    """A slot's work dir is the same directory run after run (its Landlock ruleset is
+    built once, in the zygote): it is emptied, and its mode reset, between runs."""
+    litter = (
+        "import os\n"
+        "def f():\n"
+        "    os.makedirs('a/b')\n"
+        "    open('a/b/f', 'w').close()\n"
+        "    os.symlink('/', 'link')\n"
+        "    os.mkdir('locked')\n"
+        "    open('locked/f', 'w').close()\n"
+        "    os.chmod('locked', 0)\n"
+        "    os.chmod('.', 0o755)\n"
+        "    return sorted(os.listdir('.'))\n"
+    )
+    look = (
+        "import os\n"
+        "def f():\n"
+        "    return [sorted(os.listdir('.')), oct(os.stat('.').st_mode & 0o777),\n"
+        "            os.environ['HOME'] == os.getcwd()]\n"
+    )
+    suite = TestSuite(tests=(TestCase(TestKind.CALL, args=(), expected=None),), entry_point="f")
+
+    async def main():
+        async with LocalExecutor(workers=1, max_inflight=1) as executor:
+            return [
+                await executor.run(ExecRequest(p, suite, record_only=True))
+                for p in (look, litter, look, litter, look)
+            ]
+
+    results = anyio.run(main)
+    assert results[1].actual_values[0] == [".output", "a", "link", "locked"]
+    for result in results[::2]:
+        assert result.actual_values[0] == [[".output"], oct(0o700), True]
 
 
 def test_a_fail_fast_run_stops_at_a_batched_failure_while_a_later_test_hangs():

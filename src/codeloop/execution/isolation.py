@@ -347,7 +347,10 @@ class _LandlockPlan:
             for path, access in rules
         ]
 
-    def apply(self, workdir: str) -> None:
+    def ruleset(self, workdir: str) -> int:
+        """A ruleset (a descriptor) with the fixed rules and `workdir` read-write.  The
+        zygote makes one per slot, whose work dir stays the same directory: a child only
+        enforces it (~0.2 ms less per child than building it there)."""
         # The package's wrappers read errno even on success: clear it before every call.
         ctypes.set_errno(0)
         ruleset_fd = int(self._create_ruleset(self._attr_ptr, self._attr_size, 0))
@@ -364,8 +367,19 @@ class _LandlockPlan:
                 )
             finally:
                 os.close(path_fd)
-            ctypes.set_errno(0)
-            self._restrict_self(ruleset_fd, 0)
+        except BaseException:
+            os.close(ruleset_fd)
+            raise
+        return ruleset_fd
+
+    def enforce(self, ruleset_fd: int) -> None:
+        ctypes.set_errno(0)
+        self._restrict_self(ruleset_fd, 0)
+
+    def apply(self, workdir: str) -> None:
+        ruleset_fd = self.ruleset(workdir)
+        try:
+            self.enforce(ruleset_fd)
         finally:
             os.close(ruleset_fd)
 
@@ -828,8 +842,18 @@ class Isolation:
             "no route anywhere, 127.0.0.1 included",
         )
 
-    def apply_in_child(self, workdir: str, slot: int) -> None:
-        """Lock down this (forked, still privileged) child. Raises IsolationError."""
+    def workdir_ruleset(self, workdir: str) -> int | None:
+        """The Landlock ruleset for children working in `workdir` (a descriptor the
+        caller closes), or None where Landlock is not in force.  Raises OSError."""
+        prepared = self._prepared
+        if prepared is None or prepared.landlock is None:
+            return None
+        return prepared.landlock.ruleset(workdir)
+
+    def apply_in_child(self, workdir: str, slot: int, ruleset: int | None = None) -> None:
+        """Lock down this (forked, still privileged) child. Raises IsolationError.
+
+        `ruleset`: `workdir_ruleset(workdir)`, made before the fork; None builds it here."""
         prepared = self._prepared
         if prepared is None:
             raise IsolationError("apply_in_child before prepare_zygote")
@@ -842,7 +866,10 @@ class Isolation:
             _checked_prctl(_PR_SET_NO_NEW_PRIVS, 1)
             if prepared.landlock is not None:
                 step = "landlock"
-                prepared.landlock.apply(workdir)
+                if ruleset is None:
+                    prepared.landlock.apply(workdir)
+                else:
+                    prepared.landlock.enforce(ruleset)
             if prepared.seccomp is not None:
                 step = "seccomp"
                 prepared.seccomp.load()

@@ -159,6 +159,17 @@ class Job:
 
 
 @dataclass
+class Workdir:
+    """A slot's work dir: the same directory run after run, emptied in between."""
+
+    path: str
+    fd: int  # the directory itself, opened when it was made: nothing renamed in its
+    # place (by a program that outlived its run, without Landlock) is ever cleared or used
+    ident: tuple[int, int]  # (st_dev, st_ino)
+    ruleset: int | None  # its Landlock ruleset (None without Landlock), made with it
+
+
+@dataclass
 class Run:
     job: Job
     pid: int
@@ -211,6 +222,7 @@ class Zygote:
         demote = config.get("demote_after_s")
         self.demote_after = math.inf if demote is None else float(demote)
         self.slot_dirs: set[int] = set()
+        self.workdirs: dict[int, Workdir] = {}
         self.outbox: list[bytes] = []
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self.as_allowance = 0
@@ -477,24 +489,17 @@ class Zygote:
             indices = list(range(len(suite.tests)))
         slot = self.free_slots.pop()  # LIFO: few slots (and their tmpfs) stay in use
         global_slot = self.slot_base + slot
-        self.seq += 1
-        workdir = os.path.join(self._slot_dir(slot), f"r{self.seq}")
-        os.mkdir(workdir, 0o700)
+        place = self._workdir(slot)
+        workdir = place.path
         uid = None
         if self.isolation is not None and self.isolation.drops_uid:
             uid = self.isolation.uid_for(global_slot)
-            os.chown(workdir, uid, uid)
-        out_path = os.path.join(workdir, ".output")
-        out_fd = os.open(
-            out_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-        )
+        new_file = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        out_fd = os.open(".output", new_file, 0o600, dir_fd=place.fd)
         if uid is not None:
             os.fchown(out_fd, uid, uid)
         if stdio:
-            in_path = os.path.join(workdir, ".input")
-            in_fd = os.open(
-                in_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-            )
+            in_fd = os.open(".input", new_file, 0o600, dir_fd=place.fd)
             write_all(in_fd, suite.tests[indices[0]][3].encode("utf-8", errors="replace"))
             os.lseek(in_fd, 0, os.SEEK_SET)
         else:
@@ -534,7 +539,7 @@ class Zygote:
         gc.freeze()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
-            self._become_child(child_job, job, workdir, global_slot, in_fd, out_fd, chan_w, total)
+            self._become_child(child_job, job, place, global_slot, in_fd, out_fd, chan_w, total)
         gc.unfreeze()
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
@@ -564,7 +569,7 @@ class Zygote:
         self,
         child_job: child_harness.ChildJob,
         job: Job,
-        workdir: str,
+        workdir: Workdir,
         slot: int,
         in_fd: int,
         out_fd: int,
@@ -579,7 +584,7 @@ class Zygote:
             os.dup2(in_fd, 0)
             os.dup2(out_fd, 1)
             os.dup2(out_fd, 2)
-            os.chdir(workdir)
+            os.fchdir(workdir.fd)
             cpu = max(1, math.ceil(total_s)) + 1
             resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
             memory = job.memory + self.as_allowance
@@ -589,10 +594,10 @@ class Zygote:
             resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
             resource.setrlimit(resource.RLIMIT_NPROC, (job.nproc, job.nproc))
             # the rest of the environment was set once, in start()
-            os.environ["HOME"] = workdir
-            os.environ["TMPDIR"] = workdir
+            os.environ["HOME"] = workdir.path
+            os.environ["TMPDIR"] = workdir.path
             if self.isolation is not None:
-                self.isolation.apply_in_child(workdir, slot)
+                self.isolation.apply_in_child(workdir.path, slot, workdir.ruleset)
             keep = sorted({0, 1, 2, chan_fd})
             low = 3
             for fd in keep[3:]:
@@ -836,7 +841,7 @@ class Zygote:
         info["output_truncated"] = truncated
         if size >= run.job.output and not info["reason"]:
             info["reason"] = "output_limit"
-        self._remove_workdir(run.workdir)
+        self._clear_workdir(run.slot)
         self.free_slots.append(run.slot)
         job = run.job
         self.send(("run", job.job_id, info))
@@ -848,14 +853,61 @@ class Zygote:
         else:
             self._finish_job(job)
 
-    @staticmethod
-    def _remove_workdir(workdir: str) -> None:
-        # Most programs leave only their output file: two syscalls instead of a tree walk.
+    def _workdir(self, slot: int) -> Workdir:
+        """The slot's work dir, made at its first run (or after one left it unclearable)."""
+        made = self.workdirs.get(slot)
+        if made is not None:
+            return made
+        self.seq += 1
+        path = os.path.join(self._slot_dir(slot), f"w{self.seq}")
+        os.mkdir(path, 0o700)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            os.unlink(os.path.join(workdir, ".output"))
-            os.rmdir(workdir)
+            if self.isolation is not None and self.isolation.drops_uid:
+                uid = self.isolation.uid_for(self.slot_base + slot)
+                os.fchown(fd, uid, uid)
+            ruleset = None
+            if self.isolation is not None:
+                ruleset = self.isolation.workdir_ruleset(path)
+        except BaseException:
+            os.close(fd)
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        st = os.fstat(fd)
+        made = Workdir(path, fd, (st.st_dev, st.st_ino), ruleset)
+        self.workdirs[slot] = made
+        return made
+
+    def _clear_workdir(self, slot: int) -> None:
+        """Empty a slot's work dir for its next run, through its descriptor.  Where that
+        fails (a program's directory without permissions, under a non-root zygote) or
+        the path no longer names it, the slot's next run gets a new work dir and ruleset;
+        this one is left as it is, out of every later run's reach."""
+        place = self.workdirs[slot]
+        fd = place.fd
+        try:
+            st = os.lstat(place.path)
+            if (st.st_dev, st.st_ino) == place.ident:
+                os.fchmod(fd, 0o700)  # the program owns it and may have changed its mode
+                # Most programs leave only their output file: two syscalls, no tree walk.
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(".output", dir_fd=fd)
+                left = os.listdir(fd)
+                for name in left:
+                    try:
+                        os.unlink(name, dir_fd=fd)
+                    except IsADirectoryError:
+                        shutil.rmtree(name, ignore_errors=True, dir_fd=fd)
+                    except FileNotFoundError:
+                        pass
+                if not left or not os.listdir(fd):
+                    return
         except OSError:
-            shutil.rmtree(workdir, ignore_errors=True)
+            pass
+        del self.workdirs[slot]
+        os.close(fd)
+        if place.ruleset is not None:
+            os.close(place.ruleset)
 
     def _finish_job(self, job: Job) -> None:
         self.jobs.pop(job.job_id, None)

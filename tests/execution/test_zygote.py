@@ -1,0 +1,68 @@
+"""A zygote's slot work dirs: the same directory run after run, emptied in between."""
+
+import os
+
+import pytest
+
+from codeloop.execution import zygote as zygote_module
+from codeloop.execution.zygote import Zygote
+
+
+@pytest.fixture
+def zygote(tmp_path):
+    made = Zygote({"slot_base": 0, "slot_count": 2})
+    made.workroot = str(tmp_path / "root")
+    os.mkdir(made.workroot)
+    yield made
+    for place in made.workdirs.values():
+        os.close(place.fd)
+
+
+def litter(path: str) -> None:
+    os.makedirs(os.path.join(path, "a", "b"))
+    for name in (".output", "top", os.path.join("a", "b", "f")):
+        with open(os.path.join(path, name), "w") as handle:
+            handle.write("x")
+    os.symlink("/", os.path.join(path, "link"))
+    os.chmod(path, 0o755)
+
+
+def test_a_work_dir_is_emptied_and_kept_for_the_slots_next_run(zygote):
+    first = zygote._workdir(0)
+    litter(first.path)
+    zygote._clear_workdir(0)
+    again = zygote._workdir(0)
+    assert again is first
+    assert os.listdir(first.path) == []
+    assert oct(os.stat(first.path).st_mode & 0o777) == oct(0o700)
+    assert zygote._workdir(1).path != first.path  # each slot its own
+
+
+def test_a_work_dir_that_cannot_be_emptied_is_replaced(zygote, monkeypatch):
+    first = zygote._workdir(0)
+    litter(first.path)
+    monkeypatch.setattr(zygote_module.shutil, "rmtree", lambda *a, **k: None)  # "a" stays
+    open_fds = len(os.listdir("/proc/self/fd"))
+    zygote._clear_workdir(0)
+    fresh = zygote._workdir(0)
+    assert fresh.path != first.path and os.listdir(fresh.path) == []
+    assert os.fstat(fresh.fd).st_ino == os.stat(fresh.path).st_ino
+    assert len(os.listdir("/proc/self/fd")) == open_fds  # the old descriptor was closed
+
+
+def test_a_work_dir_swapped_for_a_link_is_not_followed(zygote, tmp_path):
+    """Without Landlock, a program that outlives its run could rename its work dir and
+    put a link to somewhere else in its place: clearing must not empty that place."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / ".output").write_text("keep")
+    (victim / "precious").write_text("keep")
+    victim.chmod(0o751)
+    first = zygote._workdir(0)
+    os.rename(first.path, first.path + "-moved")
+    os.symlink(victim, first.path)
+    zygote._clear_workdir(0)
+    assert sorted(os.listdir(victim)) == [".output", "precious"]
+    assert oct(victim.stat().st_mode & 0o777) == oct(0o751)
+    fresh = zygote._workdir(0)
+    assert fresh.path != first.path and os.path.realpath(fresh.path) == fresh.path
