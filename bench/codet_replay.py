@@ -68,6 +68,7 @@ GOAL_PEAK_BYTES = 1e9  # 1 GB
 
 
 def _children() -> dict[int, list[int]]:
+    """Every process's children, from a scan of /proc (the fallback of `_children_of`)."""
     tree: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -81,6 +82,28 @@ def _children() -> dict[int, list[int]]:
         fields = stat[stat.rfind(")") + 2 :].split()
         tree.setdefault(int(fields[1]), []).append(int(entry))
     return tree
+
+
+def _children_of(pid: int) -> list[int] | None:
+    """`pid`'s children from /proc/PID/task/*/children (only the tree is read, not every
+    process: the sampler runs 10 times a second next to the run it measures), or None
+    where the kernel does not provide those files."""
+    children: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []  # ended
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as handle:
+                children.extend(int(child) for child in handle.read().split())
+        except FileNotFoundError:
+            if not os.path.exists(f"/proc/{pid}/task/{tid}"):
+                continue  # the thread ended
+            return None  # no CONFIG_PROC_CHILDREN
+        except (OSError, ValueError):
+            continue
+    return children
 
 
 def _memory_bytes(pid: int) -> int:
@@ -104,7 +127,7 @@ def _memory_bytes(pid: int) -> int:
 
 def tree_memory(root: int) -> tuple[int, int]:
     """(whole tree, codeloop's own processes: the CLI and its sandbox zygotes)."""
-    tree = _children()
+    tree: dict[int, list[int]] | None = None
     total = own = 0
     stack, seen = [(root, 0)], set()
     while stack:
@@ -116,7 +139,11 @@ def tree_memory(root: int) -> tuple[int, int]:
         total += size
         if depth <= 1:
             own += size
-        stack.extend((child, depth + 1) for child in tree.get(pid, []))
+        children = _children_of(pid) if tree is None else None
+        if children is None:
+            tree = tree if tree is not None else _children()
+            children = tree.get(pid, [])
+        stack.extend((child, depth + 1) for child in children)
     return total, own
 
 
