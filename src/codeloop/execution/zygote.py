@@ -175,7 +175,6 @@ class Run:
     pid: int
     chan_fd: int
     slot: int
-    workdir: str
     out_fd: int
     shm: mmap.mmap
     started: float
@@ -490,7 +489,6 @@ class Zygote:
         slot = self.free_slots.pop()  # LIFO: few slots (and their tmpfs) stay in use
         global_slot = self.slot_base + slot
         place = self._workdir(slot)
-        workdir = place.path
         uid = None
         if self.isolation is not None and self.isolation.drops_uid:
             uid = self.isolation.uid_for(global_slot)
@@ -551,7 +549,6 @@ class Zygote:
             pid=pid,
             chan_fd=chan_r,
             slot=slot,
-            workdir=workdir,
             out_fd=out_fd,
             shm=shm,
             started=now,
@@ -933,9 +930,7 @@ class Zygote:
                 pid, status, usage = os.wait4(-1, 0)
             except ChildProcessError:
                 break
-            ended = self.runs.pop(pid, None)
-            if ended is not None:
-                shutil.rmtree(ended.workdir, ignore_errors=True)
+            self.runs.pop(pid, None)  # its work dir goes with the work root below
         libc = _libc() if self.slot_mount_options else None
         for slot in self.slot_dirs:
             if libc is not None:
