@@ -132,6 +132,36 @@ def test_inputs_are_fresh_for_every_test():
     assert result.status is Status.PASSED
 
 
+def test_inputs_are_copied_as_deepcopy_would():
+    """Plain inputs travel as a marshal image, others are deep-copied: either way every test
+    gets its own copy, and inputs that share a container within one call still share it."""
+    from collections import OrderedDict
+
+    shared = [1]  # the same list in two tests (and twice in each): one object in the zygote
+    program = (
+        "def f(x, y):\n"
+        "    same = x is y\n"
+        "    if isinstance(x, dict):\n"
+        "        x['new'] = 1\n"
+        "    else:\n"
+        "        x.append(48)\n"
+        "    return [same, type(x).__name__, len(x)]\n"
+    )
+    suite = TestSuite(
+        tests=(
+            TestCase(TestKind.CALL, args=(shared, shared), expected=[True, "list", 2]),
+            TestCase(TestKind.CALL, args=(shared, shared), expected=[True, "list", 2]),
+            TestCase(TestKind.CALL, args=({"a": shared}, 0), expected=[False, "dict", 2]),
+            TestCase(TestKind.CALL, args=(bytearray(b"a"), 0), expected=[False, "bytearray", 2]),
+            TestCase(TestKind.CALL, args=(OrderedDict(a=1), 0), expected=[False, "OrderedDict", 2]),
+            TestCase(TestKind.CALL, args=(OrderedDict(a=1), 0), expected=[False, "OrderedDict", 2]),
+        ),
+        entry_point="f",
+    )
+    result = run([program], suite, fail_fast=False)[0]
+    assert [o.status for o in result.outcomes] == [Status.PASSED] * 6, result.outcomes
+
+
 def test_code_tests_run_in_the_programs_namespace():
     suite = TestSuite(
         tests=(

@@ -22,6 +22,7 @@ import builtins
 import copy
 import errno
 import json
+import marshal
 import os
 import signal
 import struct
@@ -63,6 +64,58 @@ _FLUSH_SIGNUM = int(FLUSH_SIGNAL)
 _SIGUSR1 = int(signal.SIGUSR1)
 
 
+# How a child gets its own copy of a call test's inputs (the program may change them).  The
+# zygote decides once per suite (`fresh_inputs`); the child, per test, then does:
+#   None     nothing: the inputs hold nothing a program can change (deepcopy would return
+#            the very same objects)
+#   bytes    `marshal.loads` of this image of the inputs, which then travel only as it: plain
+#            builtins (lists, dicts, sets of numbers, strings...), a tenth of deepcopy's time,
+#            with shared and nested containers kept as they were
+#   DEEPCOPY `copy.deepcopy`: anything else (a Fraction, a user's own class...)
+DEEPCOPY = True
+_ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+_PLAIN_DEPTH = 64  # deeper (or self-containing) inputs are left to deepcopy
+
+
+def fresh_inputs(args: tuple[Any, ...]) -> bytes | bool | None:
+    """How a child copies these call inputs: None, a marshal image, or DEEPCOPY."""
+    kind = _plainness(args, 0)
+    if kind == 0:
+        return None
+    if kind == 1:
+        try:
+            return marshal.dumps(args)
+        except ValueError:
+            return DEEPCOPY
+    return DEEPCOPY
+
+
+def _plainness(value: Any, depth: int) -> int:
+    """0: immutable builtins only; 1: builtins with a list, dict or set; 2: anything else."""
+    cls = type(value)
+    if cls in _ATOMS:
+        return 0
+    if depth > _PLAIN_DEPTH:
+        return 2
+    if cls is tuple or cls is frozenset:
+        worst = 0
+        for item in value:
+            worst = max(worst, _plainness(item, depth + 1))
+            if worst == 2:
+                break
+        return worst
+    if cls is list or cls is set:
+        items: Any = value
+    elif cls is dict:
+        items = [*value.keys(), *value.values()]
+    else:
+        return 2  # bytearray (marshal makes it bytes), subclasses, other types
+    for item in items:
+        if _plainness(item, depth + 1) == 2:
+            return 2
+    return 1
+
+
 class ChildJob:
     """Everything the child needs, prepared by the zygote before the fork."""
 
@@ -96,7 +149,8 @@ class ChildJob:
         self.program = program
         self.entry_point = entry_point
         self.preamble = preamble
-        # (kind, args, compiled code or None) per test
+        # per test: ("code", (), compiled code) or ("call", args, how to copy them: None,
+        # a marshal image (args then empty) or DEEPCOPY)
         self.tests = tests
         self.test_indices = test_indices
         self.stdio = stdio
@@ -325,22 +379,28 @@ def _run_function(job: ChildJob, chan: _Channel) -> None:
     entry = job.entry_point
     fn = namespace.get(entry) if entry else None
     deepcopy = copy.deepcopy
+    loads = marshal.loads
     perf = time.perf_counter
     # A test's clock (the shm mark the zygote's per-test deadline reads) runs only while
     # the program does: copying the inputs, encoding the value and writing it to the
     # parent (which blocks while the parent is busy) are the harness's time, not the test's.
-    for index, (kind, args, code) in zip(job.test_indices, job.tests, strict=True):
+    for index, (kind, args, extra) in zip(job.test_indices, job.tests, strict=True):
         start = perf()
         try:
             if kind == "code":
                 _mark(job.shm, index)
-                exec(code, namespace)
+                exec(extra, namespace)
                 _unmark(job.shm, index)
                 chan.send({"i": index, "ok": 1, "d": perf() - start})
                 continue
             if fn is None:
                 raise NameError(f"name '{entry}' is not defined")
-            call_args = deepcopy(args)
+            if extra is None:
+                call_args = args
+            elif extra is DEEPCOPY:
+                call_args = deepcopy(args)
+            else:
+                call_args = loads(extra)
             _mark(job.shm, index)
             start = perf()
             value = fn(*call_args)

@@ -131,7 +131,11 @@ class Suite:
     kind: str
     entry_point: str | None
     preamble: str
-    tests: list[tuple[str, tuple[Any, ...], Any, str, float | None]]
+    # what a child gets (child_harness.ChildJob.tests), made once: a run only refers to it
+    tests: list[tuple[str, tuple[Any, ...], Any]]
+    stdin: list[str]
+    limits: list[float | None]
+    indices: list[int]  # every test's index (never changed: runs share it)
     per_test: list[float | None] | None = None  # per-test limits, when any test has one
     per_test_total: float = 0.0
 
@@ -422,25 +426,37 @@ class Zygote:
     @staticmethod
     def _make_suite(payload: dict[str, Any]) -> Suite:
         entry = payload["entry_point"]
-        tests = []
-        for kind, args, code, stdin, limit in payload["tests"]:
-            compiled = None
+        tests: list[tuple[str, tuple[Any, ...], Any]] = []
+        stdin: list[str] = []
+        limits: list[float | None] = []
+        for kind, args, code, text, limit in payload["tests"]:
+            args = tuple(args)
+            extra: Any = None
             if kind == "code":
                 # benchmark test code (trusted): compiled once here, inherited by every fork
-                compiled = compile(
+                extra = compile(
                     f"{code}\n\ncheck({entry})\n",
                     child_harness.TEST_FILENAME,
                     "exec",
                     dont_inherit=True,
                 )
-            tests.append((kind, tuple(args), compiled, stdin, limit))
-        limits = [t[4] for t in tests]
+                args = ()
+            elif kind == "call":
+                extra = child_harness.fresh_inputs(args)
+                if isinstance(extra, bytes):
+                    args = ()  # the image is all a child needs (and all this process keeps)
+            tests.append((kind, args, extra))
+            stdin.append(text)
+            limits.append(limit)
         per_test = limits if any(v is not None for v in limits) else None
         return Suite(
             kind=payload["kind"],
             entry_point=entry,
             preamble=payload["preamble"],
             tests=tests,
+            stdin=stdin,
+            limits=limits,
+            indices=list(range(len(tests))),
             per_test=per_test,
             per_test_total=sum(v for v in limits if v is not None),
         )
@@ -485,7 +501,7 @@ class Zygote:
             indices = [job.next_test]
             job.next_test += 1
         else:
-            indices = list(range(len(suite.tests)))
+            indices = suite.indices
         slot = self.free_slots.pop()  # LIFO: few slots (and their tmpfs) stay in use
         global_slot = self.slot_base + slot
         place = self._workdir(slot)
@@ -498,7 +514,7 @@ class Zygote:
             os.fchown(out_fd, uid, uid)
         if stdio:
             in_fd = os.open(".input", new_file, 0o600, dir_fd=place.fd)
-            write_all(in_fd, suite.tests[indices[0]][3].encode("utf-8", errors="replace"))
+            write_all(in_fd, suite.stdin[indices[0]].encode("utf-8", errors="replace"))
             os.lseek(in_fd, 0, os.SEEK_SET)
         else:
             in_fd = os.dup(self.devnull)
@@ -511,7 +527,7 @@ class Zygote:
 
         per_test: list[float | None] | None = None
         if stdio:
-            total = suite.tests[indices[0]][4] or job.time_s
+            total = suite.limits[indices[0]] or job.time_s
         elif suite.per_test is not None:
             per_test = suite.per_test  # tests without a limit of their own: the total caps them
             total = job.time_s + suite.per_test_total
@@ -522,7 +538,7 @@ class Zygote:
             program=job.program,
             entry_point=suite.entry_point,
             preamble=suite.preamble,
-            tests=[(t[0], t[1], t[2]) for t in suite.tests] if not stdio else [],
+            tests=suite.tests if not stdio else [],
             test_indices=indices,
             stdio=stdio,
             flush_each=job.flush_each,

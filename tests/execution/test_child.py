@@ -1,0 +1,40 @@
+"""The child harness's choice of how to copy a test's inputs (`fresh_inputs`)."""
+
+import marshal
+from fractions import Fraction
+
+from codeloop.execution.child import DEEPCOPY, fresh_inputs
+
+
+def test_inputs_nothing_can_change_are_not_copied():
+    assert fresh_inputs((1, 2.5, "s", b"b", None, True, 3j, (1, ("x",)), frozenset({1}))) is None
+    assert fresh_inputs(()) is None
+
+
+def test_plain_containers_travel_as_a_marshal_image():
+    shared = [1, 2]
+    args = ([1, [2, {"k": {3}}]], {(1, 2): shared}, shared)
+    image = fresh_inputs(args)
+    assert isinstance(image, bytes)
+    copy = marshal.loads(image)
+    assert copy == args and copy[0] is not args[0]
+    assert copy[1][(1, 2)] is copy[2]  # shared containers stay shared
+    assert isinstance(fresh_inputs(((1, [2]),)), bytes)  # a list inside a tuple
+
+
+def test_anything_else_is_deep_copied():
+    assert fresh_inputs((bytearray(b"x"),)) is DEEPCOPY  # marshal would make it bytes
+    assert fresh_inputs(([Fraction(1, 2)],)) is DEEPCOPY
+    assert fresh_inputs(((Fraction(1, 2),),)) is DEEPCOPY
+
+    class Sub(list):
+        pass
+
+    assert fresh_inputs((Sub(),)) is DEEPCOPY
+    looped: list = []
+    looped.append(looped)
+    assert fresh_inputs((looped,)) is DEEPCOPY
+    deep: list = []
+    for _ in range(100):
+        deep = [deep]
+    assert fresh_inputs((deep,)) is DEEPCOPY
