@@ -278,11 +278,13 @@ def test_apply_before_prepare_is_an_isolation_error() -> None:
 @needs_root
 def test_prepare_reports_every_layer_in_force(site: Site) -> None:
     def zygote() -> list[Any]:
+        before = no_new_privs()
         iso = Isolation(IsolationConfig(uid_base=UID_BASE))
         iso.prepare_zygote()
-        return [iso.drops_uid, iso.uid_for(5)]
+        # set once in the zygote, so every child has it without a prctl of its own
+        return [iso.drops_uid, iso.uid_for(5), before, no_new_privs()]
 
-    assert _fork_json(zygote)[0] == [True, UID_BASE + 5]
+    assert _fork_json(zygote)[0] == [True, UID_BASE + 5, False, True]
     run = run_isolated(site, lambda s: None)
     names = [layer.name for layer in run.report.layers]
     assert names == ["rlimits", "uid", "no_new_privs", "landlock", "seccomp", "netns"]

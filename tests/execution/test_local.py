@@ -162,6 +162,33 @@ def test_inputs_are_copied_as_deepcopy_would():
     assert [o.status for o in result.outcomes] == [Status.PASSED] * 6, result.outcomes
 
 
+def test_a_programs_home_and_temp_dir_are_its_work_dir():
+    """As in a fresh interpreter, tempfile finds TMPDIR (the zygote's own cached temp dir
+    must not reach the child), and HOME, TMPDIR and the cwd name the run's work dir, also
+    when runs on other slots come between."""
+    program = (
+        "import os, tempfile\n"
+        "def f(x):\n"
+        "    with tempfile.NamedTemporaryFile() as handle:\n"
+        "        handle.write(b'x')\n"
+        "        where = os.path.dirname(handle.name)\n"
+        "    return [where, tempfile.gettempdir(), os.environ['TMPDIR'], os.environ['HOME'],"
+        " os.getcwd()]\n"
+    )
+    suite = TestSuite(
+        tests=(TestCase(TestKind.CALL, args=(1,), has_expected=False),), entry_point="f"
+    )
+    requests = [ExecRequest(program, suite, limits=FAST, record_only=True)] * 12
+    results = run_sync(requests, workers=2, max_inflight=8)
+    places = set()
+    for result in results:
+        assert result.status is Status.PASSED, result.outcomes[0].message
+        (paths,) = result.actual_values
+        assert len(set(paths)) == 1, paths
+        places.add(paths[0])
+    assert len(places) >= 2  # several slots took part
+
+
 def test_code_tests_run_in_the_programs_namespace():
     suite = TestSuite(
         tests=(
