@@ -710,7 +710,9 @@ class Isolation:
 
     def prepare_zygote(self) -> IsolationReport:
         """Set up what children will inherit; report what will be in force. Never raises
-        for an unavailable layer. Call once, in the zygote, before forking children."""
+        for an unavailable layer. Call once, in the zygote, before forking children: it
+        moves the calling process into an empty network namespace (where it can) and sets
+        no_new_privs on it, for good."""
         if self._prepared is not None:
             return self._prepared.report
         config = self._config
