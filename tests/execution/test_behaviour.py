@@ -15,3 +15,24 @@ def test_behaviour_key_ignores_comments_and_layout():
     assert behaviour_key(c) != behaviour_key(c.replace("return 2 * 3", "return 2 * 4"))
     assert behaviour_key("def f(a, b)\n    return a\n") is None
     assert behaviour_key("return 1\n") is None  # parses, does not compile
+
+
+def test_program_image_is_the_program_compiled_as_the_child_would():
+    import marshal
+
+    from codeloop.execution.behaviour import program_image
+    from codeloop.execution.child import PROGRAM_FILENAME
+
+    source = "def f(x):\n    y = x + 1\n    return y\n"
+    image = program_image(source)
+    assert image is not None
+    code = marshal.loads(image)
+    plain = compile(source, PROGRAM_FILENAME, "exec", dont_inherit=True, optimize=0)
+    assert code == plain and code.co_filename == PROGRAM_FILENAME
+    namespace: dict = {}
+    exec(code, namespace)
+    assert namespace["f"](1) == 2
+    assert program_image("def f(x)\n    return x\n") is None  # does not compile
+    # a compile that warns is left to the child, whose output then carries the warning
+    assert program_image("def f(x):\n    return x is 1\n") is None
+    assert behaviour_key("def f(x):\n    return x is 1\n") is not None

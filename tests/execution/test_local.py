@@ -189,6 +189,36 @@ def test_a_programs_home_and_temp_dir_are_its_work_dir():
     assert len(places) >= 2  # several slots took part
 
 
+@pytest.mark.parametrize("same_interpreter", [True, False])
+def test_programs_run_the_same_compiled_here_or_in_the_child(monkeypatch, same_interpreter):
+    """The evaluator sends the program compiled (when the zygote runs this interpreter);
+    otherwise the child compiles it. Either way the same verdicts, tracebacks and output."""
+    import codeloop.execution.local as local
+
+    if not same_interpreter:
+        monkeypatch.setattr(local, "interpreter_tag", lambda: "another interpreter")
+    programs = [
+        "def add(a, b):\n    return a + b\n",
+        "def add(a, b):\n    x = 1\n    return a / 0\n",  # fails at line 3
+        "def add(a, b):\n    if a is 1:\n        pass\n    return a + b\n",  # warns
+        "def add(a, b)\n    return a\n",  # does not compile
+    ]
+
+    async def main():
+        async with LocalExecutor(workers=1) as executor:
+            loads = [z.loads_images for z in executor._zygotes]
+            results = [await executor.run(ExecRequest(p, ADD, limits=FAST)) for p in programs]
+        return loads, results
+
+    loads, (ok, raises, warns, broken) = anyio.run(main)
+    assert loads == [same_interpreter]
+    assert ok.status is Status.PASSED
+    assert raises.status is Status.ERROR
+    assert 'File "<program>", line 3, in add' in raises.outcomes[0].traceback
+    assert warns.status is Status.PASSED and "SyntaxWarning" in warns.stdout
+    assert broken.status is Status.SYNTAX_ERROR
+
+
 def test_code_tests_run_in_the_programs_namespace():
     suite = TestSuite(
         tests=(

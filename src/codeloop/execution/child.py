@@ -121,6 +121,7 @@ class ChildJob:
 
     __slots__ = (
         "program",
+        "image",
         "entry_point",
         "preamble",
         "tests",
@@ -145,8 +146,12 @@ class ChildJob:
         chan_fd: int,
         shm: Any,
         details: bool = True,
+        image: bytes | None = None,
     ) -> None:
         self.program = program
+        # the program compiled by the evaluator (execution/behaviour.py), loaded instead of
+        # compiling it here; None: compile it here
+        self.image = image
         self.entry_point = entry_point
         self.preamble = preamble
         # per test: ("code", (), compiled code) or ("call", args, how to copy them: None,
@@ -323,13 +328,16 @@ def _failure(exc: BaseException, details: bool = True) -> dict[str, Any]:
     }
 
 
-def _load(program: str, preamble: str, name: str) -> dict[str, Any]:
+def _load(program: str, preamble: str, name: str, image: bytes | None) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": name, "__builtins__": builtins}
     if preamble:
         exec(compile(preamble, "<preamble>", "exec", dont_inherit=True), namespace)
-    # dont_inherit: compiled as plain Python would, not under this module's __future__
-    # imports (PEP 563 would leave a bad annotation unevaluated where Python raises).
-    code = compile(program, PROGRAM_FILENAME, "exec", dont_inherit=True)
+    if image is not None:
+        code = marshal.loads(image)  # noqa: S302 - made by the evaluator (trusted)
+    else:
+        # dont_inherit: compiled as plain Python would, not under this module's __future__
+        # imports (PEP 563 would leave a bad annotation unevaluated where Python raises).
+        code = compile(program, PROGRAM_FILENAME, "exec", dont_inherit=True)
     exec(code, namespace)
     return namespace
 
@@ -367,7 +375,7 @@ def _unmark(shm: Any, index: int, pack: Callable[..., None] = struct.pack_into) 
 def _run_function(job: ChildJob, chan: _Channel) -> None:
     _mark(job.shm, -1)
     try:
-        namespace = _load(job.program, job.preamble, "__codeloop_solution__")
+        namespace = _load(job.program, job.preamble, "__codeloop_solution__", job.image)
     except SyntaxError as exc:
         failure = _failure(exc)
         failure["s"] = "syntax_error"
@@ -433,7 +441,7 @@ def _run_stdio(job: ChildJob, chan: _Channel) -> None:
     _mark(job.shm, index)
     start = time.perf_counter()
     try:
-        _load(job.program, job.preamble, "__main__")
+        _load(job.program, job.preamble, "__main__", job.image)
     except SyntaxError as exc:
         failure = _failure(exc)
         failure["s"] = "syntax_error"

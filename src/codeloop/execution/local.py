@@ -28,10 +28,11 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from codeloop.execution.behaviour import program_image
 from codeloop.execution.codec import decode, show
 from codeloop.execution.compare import verdict
 from codeloop.execution.protocol import FrameReader, encode_frame
-from codeloop.execution.zygote import SINGLE_THREADED
+from codeloop.execution.zygote import SINGLE_THREADED, interpreter_tag
 from codeloop.types import (
     ExecRequest,
     ExecResult,
@@ -116,6 +117,7 @@ class _Zygote:
         self.alive = True
         self.report: dict[str, Any] = {}
         self.pid = process.pid
+        self.loads_images = False  # runs the very interpreter this process runs
 
 
 def imported_modules(program: str) -> frozenset[str]:
@@ -302,6 +304,7 @@ class LocalExecutor:
             self._terminate(zygote)
             raise SandboxError(f"sandbox worker failed to start: {detail}")
         zygote.report = first[0][1]
+        zygote.loads_images = zygote.report.get("interpreter") == interpreter_tag()
         assert self._tg is not None
         self._tg.start_soon(self._pump, zygote)
         return zygote
@@ -441,6 +444,9 @@ class LocalExecutor:
         zygote.suites[suite.key] = None
         limits = request.limits
         opts = {
+            # compiled here, where it is cheap (and mostly done already: behaviour keys
+            # come from the same compile), when the zygote's interpreter can load it
+            "image": program_image(request.program) if zygote.loads_images else None,
             "time_s": limits.time_s,
             "memory": limits.memory_bytes,
             "output": limits.output_bytes,

@@ -152,6 +152,7 @@ class Job:
     channel_cap: int
     details: bool = True  # tracebacks of failing tests
     fail_fast: bool = False  # the evaluator stops the run at its first failing test
+    image: bytes | None = None  # the program compiled by the evaluator (None: compile it)
     next_test: int = 0  # stdio: the next test to start
     cancelled: bool = False
 
@@ -541,6 +542,7 @@ class Zygote:
 
         child_job = child_harness.ChildJob(
             program=job.program,
+            image=job.image,
             entry_point=suite.entry_point,
             preamble=suite.preamble,
             tests=suite.tests if not stdio else [],
@@ -962,6 +964,11 @@ class Zygote:
         shutil.rmtree(self.workroot, ignore_errors=True)
 
 
+def interpreter_tag() -> str:
+    """What code compiled by one interpreter must match to be loaded by another."""
+    return f"{sys.implementation.cache_tag} {sys.version}"
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
     # Our stdin/stdout are the control pipes; keep them away from print() and friends.
@@ -982,6 +989,7 @@ def main() -> None:
         write_all(ctrl_out, encode_frame(("fatal", traceback.format_exc())))
         sys.exit(1)
     report["workroot"] = zygote.workroot
+    report["interpreter"] = interpreter_tag()  # the evaluator sends compiled code if it matches
     write_all(ctrl_out, encode_frame(("ready", report, os.getpid())))
     try:
         zygote.serve()
