@@ -286,12 +286,16 @@ async def test_equivalent_programs_share_one_run(executor):
         "    return (a + b)\n",
         "    return a - b\n",
         "    x = (\n",
+        "    total = a + b\n    return total\n",
+        "    s = a + b\n    return s\n",
     ]
     backend = by_purpose(code, ["add(1, 2) == 3\n"], name="replay:x")
-    solution = await solve(backend, executor, n=4, m=1)
-    assert solution.usage.executions == 2  # the two sums share a run; the broken one none
+    solution = await solve(backend, executor, n=6, m=1)
+    # the two sums share a run, so do the two that differ in a local variable's name;
+    # the broken one needs none
+    assert solution.usage.executions == 3
     ranking = [n for n in solution.trace if n.kind == "ranking"][0]
-    assert ranking.metadata["sets"][0]["samples"] == [1, 1]
+    assert ranking.metadata["sets"][0]["samples"] == [1, 1, 1, 1]
 
 
 async def test_generated_tests_run_under_the_memory_limit(executor):

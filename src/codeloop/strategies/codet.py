@@ -8,7 +8,8 @@
    `tests_per_sample` that name the entry point and compile.  A chat model is asked for the
    function, and for assert lines.
 2. Every distinct program runs on every distinct generated test (no fail-fast); programs
-   that compile to the same code (comments and layout aside) share one run, and a
+   that compile to the same code (comments, layout and local variables' names aside:
+   `codeloop.execution.behaviour`) share one run, and a
    program that does not compile passes nothing without running.  Each test has CodeT's
    per-test time limit; a test that times out counts as failed and the tests after it
    still run (the sandbox ends a run at a timeout, so the rest run again).  A program
@@ -489,7 +490,8 @@ def make_codet(**settings: object) -> Strategy:
             def job(code: str) -> Callable[[], Awaitable[frozenset[int]]]:
                 return lambda: run_on_tests(ctx, code, tests, nodes[first_index[code]], batches)
 
-            # one run per behaviour: programs that differ only in comments or layout share it
+            # one run per behaviour: programs that differ only in comments, layout or the names
+            # of local variables share it
             keys = [behaviour_key(code) for code in distinct]
             representatives: dict[bytes, str] = {}
             for key, code in zip(keys, distinct, strict=True):
