@@ -468,3 +468,56 @@ def _run_stdio(job: ChildJob, chan: _Channel) -> None:
         chan.send(failure)
         return
     chan.send({"i": index, "ok": 1, "d": time.perf_counter() - start})
+
+
+_WARM_PROGRAM = (
+    "def f(x, y=1):\n"
+    "    if x == 'raise':\n"
+    "        raise ValueError(x)\n"
+    "    return [x, y, {'k': (x, 1.5, None, True)}]\n"
+)
+
+
+def warm_up(rounds: int = 40) -> None:
+    """Run the per-test path on a trusted job in the zygote, before any fork.
+
+    CPython 3.11+ rewrites a function's bytecode after its first few calls (quickening)
+    and then each instruction in place as it learns the types it sees (specialization).
+    Done here once, every child inherits it: otherwise each child would do that work for
+    the harness's per-test code again, writing to (so copying) the pages it sits on."""
+    import mmap
+
+    image = marshal.dumps(compile(_WARM_PROGRAM, PROGRAM_FILENAME, "exec", dont_inherit=True))
+    test_code = compile("assert f(2) == [2, 1, {'k': (2, 1.5, None, True)}]", TEST_FILENAME, "exec")
+    tests: list[tuple[str, tuple[Any, ...], Any]] = [
+        ("call", (1,), None),
+        ("call", (), marshal.dumps(([1, 2], {"a": 1}))),
+        ("call", ([1],), DEEPCOPY),
+        ("call", ("raise",), None),
+        ("code", (), test_code),
+    ]
+    sink = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    shm = mmap.mmap(-1, 64)
+    try:
+        for details in (False, True):
+            job = ChildJob(
+                program=_WARM_PROGRAM,
+                image=image,
+                entry_point="f",
+                preamble="",
+                tests=tests,
+                test_indices=list(range(len(tests))),
+                stdio=False,
+                flush_each=False,
+                chan_fd=sink,
+                shm=shm,
+                details=details,
+            )
+            for _ in range(rounds):
+                chan = _Channel(sink, False)
+                _run_function(job, chan)
+                chan.send({"done": 1})
+                chan.flush()
+    finally:
+        os.close(sink)
+        shm.close()

@@ -258,6 +258,7 @@ class Zygote:
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGTERM, lambda *_: self._stop())
+        child_harness.warm_up()
         _release_free_heap()
         self.wake_r = wake_r
         self.selector.register(wake_r, selectors.EVENT_READ, "wake")
