@@ -1,11 +1,13 @@
-"""A zygote's slot work dirs: the same directory run after run, emptied in between."""
+"""A zygote's slot work dirs (the same directory run after run, emptied in between), and
+when its loop wakes."""
 
 import os
+import time
 
 import pytest
 
 from codeloop.execution import zygote as zygote_module
-from codeloop.execution.zygote import Zygote
+from codeloop.execution.zygote import Run, Zygote
 
 
 @pytest.fixture
@@ -66,3 +68,28 @@ def test_a_work_dir_swapped_for_a_link_is_not_followed(zygote, tmp_path):
     assert oct(victim.stat().st_mode & 0o777) == oct(0o751)
     fresh = zygote._workdir(0)
     assert fresh.path != first.path and os.path.realpath(fresh.path) == fresh.path
+
+
+def test_a_run_being_ended_is_waited_on_without_spinning(zygote):
+    now = time.monotonic()
+    run = Run(
+        job=None,  # type: ignore[arg-type]
+        pid=1,
+        chan_fd=-1,
+        slot=0,
+        out_fd=-1,
+        shm=None,  # type: ignore[arg-type]
+        started=now - 1.0,
+        deadline=now - 0.5,
+        test_indices=[0],
+    )
+    zygote.runs[run.pid] = run
+    assert zygote._next_timeout() == 0.0  # past its deadline: look at it now
+    run.reason, run.kill_at = "timeout", now + 0.05
+    assert 0.0 < zygote._next_timeout() <= 0.05  # asked to flush: killed when the grace ends
+    # Killed: nothing is due until its exit wakes the loop.  Its past deadline used to give
+    # a zero timeout, so the loop spun (about 180 turns a timed-out run) until the reap.
+    run.kill_at = 0.0
+    assert zygote._next_timeout() is None
+    run.per_test = [0.1]  # with per-test limits the loop still looks every poll interval
+    assert zygote._next_timeout() == zygote_module.POLL_INTERVAL_S

@@ -398,13 +398,17 @@ class Zygote:
             return None
         now = time.monotonic()
         soonest = min(
-            run.kill_at if run.kill_at else min(run.deadline, run.review_at, run.test_due)
+            # a run being ended is due nothing but its kill (once killed, its exit wakes
+            # us: waiting on its past deadlines instead spun this loop until it was reaped)
+            (run.kill_at or math.inf)
+            if run.reason
+            else min(run.deadline, run.review_at, run.test_due)
             for run in self.runs.values()
         )
-        timeout = max(0.0, soonest - now)
+        timeout = None if soonest == math.inf else max(0.0, soonest - now)
         if any(run.per_test is not None for run in self.runs.values()):
             # a test that started since the last look is due a limit from its start
-            timeout = min(timeout, POLL_INTERVAL_S)
+            timeout = POLL_INTERVAL_S if timeout is None else min(timeout, POLL_INTERVAL_S)
         return timeout
 
     def _on_control(self) -> None:
