@@ -168,6 +168,22 @@ def gb(n: float) -> str:
     return f"{n / 1e9:.2f} GB"
 
 
+def machine_gauge() -> float:
+    """CPU seconds a fixed pure-Python loop takes now (the best of three): not a
+    baseline, a reading of this machine's speed at the time.  On the 2-core VM this was
+    written on it read 0.20 s in a quick quarter hour and 0.34 s in a slow one, with the
+    run's time moving alike (docs/run.md)."""
+
+    def once() -> float:
+        started = time.process_time()
+        total = 0
+        for i in range(3_000_000):
+            total += i * i % 7
+        return time.process_time() - started
+
+    return min(once() for _ in range(3))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="only the first N tasks")
@@ -213,6 +229,7 @@ def main() -> None:
         print("machine:", json.dumps(machine()))
         print("command:", " ".join(cmd))
         sys.stdout.flush()
+        gauge_before = machine_gauge()
         started = time.perf_counter()
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -228,6 +245,7 @@ def main() -> None:
         wall = time.perf_counter() - started
         sampler.stop.set()
         sampler.join()
+        gauge_after = machine_gauge()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         largest = children.ru_maxrss * 1024
         # CPU time of the whole tree (the CLI, zygotes, sandbox children: each level reaps
@@ -298,6 +316,10 @@ def main() -> None:
         "otherwise idle machine with these cores"
     )
     print(f"speed-up over the quoted 528 s: {CODET_CODE_WALL_S / wall:.1f}x")
+    print(
+        f"machine gauge (a fixed Python loop, CPU s): {gauge_before:.3f} before the run, "
+        f"{gauge_after:.3f} after; this VM read 0.20 s in its quick hours, 0.34 s in slow ones"
+    )
     write_json(
         args.json,
         {
@@ -306,6 +328,7 @@ def main() -> None:
             "pass_at_k": result["pass_at_k"],
             "wall_s": wall,
             "cpu_s": cpu_s,
+            "machine_gauge_s": {"before": gauge_before, "after": gauge_after},
             "peak_tree_pss_bytes": sampler.peak,
             "peak_own_pss_bytes": sampler.peak_own,
             "peak_largest_process_bytes": largest,
