@@ -78,6 +78,8 @@ def test_a_program_that_may_see_its_local_names_keeps_them_in_its_key():
         # frames and code objects
         "import sys\ndef f(a):\n    value = a\n    return sorted(sys._getframe().f_locals)\n",
         "def f(a):\n    value = a\n    return f.__code__.co_varnames\n",
+        "import marshal\ndef f(a):\n    def g():\n        value = a\n        yield value\n"
+        "    return marshal.dumps(g().gi_code)\n",
         # an exception handler may read a message that names a local variable
         "def f(a):\n    try:\n        del value\n"
         "    except Exception as e:\n        return str(e)\n",

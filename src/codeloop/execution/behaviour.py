@@ -72,6 +72,7 @@ _INTROSPECTION = frozenset(
         "locals", "vars", "dir", "eval", "exec", "compile", "globals", "breakpoint",
         "__import__", "importlib", "__builtins__", "builtins", "_getframe", "currentframe",
         "f_locals", "f_code", "f_back", "tb_frame", "gi_frame", "cr_frame", "ag_frame",
+        "gi_code", "cr_code", "ag_code", "marshal",
         "__traceback__", "exc_info", "exception", "__code__", "co_varnames", "inspect",
         "traceback", "print_exc", "format_exc", "dis", "gc", "pdb", "settrace", "setprofile",
     }
