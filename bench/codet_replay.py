@@ -171,8 +171,8 @@ def gb(n: float) -> str:
 def machine_gauge() -> float:
     """CPU seconds a fixed pure-Python loop takes now (the best of three): not a
     baseline, a reading of this machine's speed at the time.  On the 2-core VM this was
-    written on it read 0.20 s in a quick quarter hour and 0.34 s in a slow one, with the
-    run's time moving alike (docs/run.md)."""
+    written on it read 0.14 to 0.34 s within one afternoon, with the run's time moving
+    alike (docs/run.md)."""
 
     def once() -> float:
         started = time.process_time()
@@ -318,7 +318,8 @@ def main() -> None:
     print(f"speed-up over the quoted 528 s: {CODET_CODE_WALL_S / wall:.1f}x")
     print(
         f"machine gauge (a fixed Python loop, CPU s): {gauge_before:.3f} before the run, "
-        f"{gauge_after:.3f} after; this VM read 0.20 s in its quick hours, 0.34 s in slow ones"
+        f"{gauge_after:.3f} after (the 2-core VM of docs/run.md read 0.14 to 0.34 s in one "
+        "afternoon)"
     )
     write_json(
         args.json,
