@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dis
 import functools
+import inspect
 import marshal
 import types
 import warnings
@@ -78,7 +79,6 @@ _INTROSPECTION = frozenset(
     }
 )  # fmt: skip
 _PUSH_EXC_INFO = dis.opmap.get("PUSH_EXC_INFO")  # begins every exception handler
-_CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08  # code flags (inspect.CO_VARARGS...)
 
 
 def _sees_local_names(code: types.CodeType) -> bool:
@@ -114,8 +114,8 @@ def _canonical(code: types.CodeType, *, rename: bool) -> types.CodeType:
         arguments = (
             code.co_argcount
             + code.co_kwonlyargcount
-            + bool(flags & _CO_VARARGS)
-            + bool(flags & _CO_VARKEYWORDS)
+            + bool(flags & inspect.CO_VARARGS)
+            + bool(flags & inspect.CO_VARKEYWORDS)
         )
         names = names[:arguments] + tuple(str(slot) for slot in range(arguments, len(names)))
     return code.replace(co_linetable=b"", co_firstlineno=1, co_consts=consts, co_varnames=names)
