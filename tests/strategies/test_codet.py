@@ -119,6 +119,71 @@ async def test_a_test_that_times_out_fails_alone(executor):
     assert [e.metadata["status"] for e in executions].count("timeout") == 1
 
 
+HANGS_FROM_FIVE = "    while a >= 5:\n        pass\n    return a + b\n"
+HANGS_ON_FIVE_AND_SEVEN = "    while a in (5, 7):\n        pass\n    return a + b\n"
+FIVE_TESTS = (
+    "add(5, 1) == 6\nassert add(6, 1) == 7\nassert add(1, 2) == 3\n"
+    "assert add(7, 1) == 8\nassert add(2, 2) == 4\n"
+)
+
+
+def loop_of(program: str) -> str:
+    """The program's `while` line, or its last line for the one without a loop."""
+    lines = [line.strip() for line in program.strip().splitlines()]
+    return next((line for line in lines if line.startswith("while")), lines[-1])
+
+
+def passed_by_loop(solution) -> dict[str, list[int]]:
+    ranking = [n for n in solution.trace if n.kind == "ranking"][0]
+    return {
+        loop_of(solution.programs[rank]): s["tests_passed"]
+        for s in ranking.metadata["sets"]
+        for rank in s["ranks"]
+    }
+
+
+async def test_two_timeouts_in_a_row_fail_the_rest(executor):
+    backend = by_purpose(
+        [HANGS_FROM_FIVE, HANGS_ON_FIVE_AND_SEVEN, "    return a + b\n"],
+        [FIVE_TESTS],
+        name="replay:x",
+    )
+    solution = await solve(backend, executor, n=3, m=1, test_time_limit_s=0.05)
+    passed = passed_by_loop(solution)
+    assert passed["return a + b"] == [0, 1, 2, 3, 4]
+    # timeouts on tests 0 and 3, with passes between: every test runs
+    assert passed[loop_of(HANGS_ON_FIVE_AND_SEVEN)] == [1, 2, 4]
+    # timeouts on tests 0 and 1: tests 2 to 4 fail without a run (it would pass 2 and 4)
+    assert passed[loop_of(HANGS_FROM_FIVE)] == []
+    executions = [n for n in solution.trace if n.kind == "execution"]
+    assert [e.metadata["status"] for e in executions].count("timeout") == 4
+
+
+async def test_timeout_caps_can_be_lifted_or_counted_in_all(executor):
+    programs = [HANGS_FROM_FIVE, HANGS_ON_FIVE_AND_SEVEN, "    return a + b\n"]
+    backend = by_purpose(programs, [FIVE_TESTS], name="replay:x")
+    uncapped = await solve(
+        backend, executor, n=3, m=1, test_time_limit_s=0.05, max_timeouts_in_a_row=None
+    )
+    passed = passed_by_loop(uncapped)
+    assert passed[loop_of(HANGS_FROM_FIVE)] == [2, 4]  # tests 0, 1 and 3 time out
+    assert passed[loop_of(HANGS_ON_FIVE_AND_SEVEN)] == [1, 2, 4]
+    backend = by_purpose(programs, [FIVE_TESTS], name="replay:x")
+    one_in_all = await solve(
+        backend,
+        executor,
+        n=3,
+        m=1,
+        test_time_limit_s=0.05,
+        max_timeouts_in_a_row=None,
+        max_timeouts=1,
+    )
+    passed = passed_by_loop(one_in_all)
+    assert passed[loop_of(HANGS_FROM_FIVE)] == []
+    assert passed[loop_of(HANGS_ON_FIVE_AND_SEVEN)] == []  # stopped at its first timeout
+    assert passed["return a + b"] == [0, 1, 2, 3, 4]
+
+
 async def test_programs_that_do_not_load_or_die_pass_nothing(executor):
     programs = [
         "    return a + b\nwhile True:\n    pass\n",  # hangs while loading
