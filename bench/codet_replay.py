@@ -481,7 +481,8 @@ def main() -> None:
         )
     else:
         print(
-            "baselines are QUOTED (CodeT paper; CodeT's own code on this data), not re-run here\n"
+            "baselines are QUOTED (CodeT paper; CodeT's own code on this data), not re-run "
+            "here: --codet-repo PATH runs CodeT's code side by side\n"
         )
     print(table(["figure", "codeloop (measured)", "CodeT paper", last], rows))
     if ties:
