@@ -434,16 +434,15 @@ def make_codet(**settings: object) -> Strategy:
                 return frozenset()  # the process died: CodeT's run fails as a whole
             not_run = [o.index for o in outcomes if o.status is Status.NOT_RUN]
             cut = not_run[0] if not_run else len(outcomes)  # where the run ended early
+            # a test that times out ends its run: it is the last before `cut`
             for outcome in outcomes[offset:cut]:
+                index = start + outcome.index - offset
                 if outcome.status is Status.PASSED:
-                    passed.add(start + outcome.index - offset)
-            for outcome in outcomes[offset:]:
-                if outcome.status is Status.TIMEOUT:
-                    index = start + outcome.index - offset
+                    passed.add(index)
+                elif outcome.status is Status.TIMEOUT:
                     in_a_row = in_a_row + 1 if index == last_timeout + 1 else 1
                     last_timeout = index
                     timeouts += 1
-            # (a test that times out ends its run: the last one seen is the latest test run)
             if (config.max_timeouts is not None and timeouts >= config.max_timeouts) or (
                 config.max_timeouts_in_a_row is not None
                 and in_a_row >= config.max_timeouts_in_a_row
