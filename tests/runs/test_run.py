@@ -19,9 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from codeloop.cli import app
-from codeloop.execution.local import LocalExecutor
 from codeloop.models import ModelUnavailable
-from codeloop.models.base import total_usage
 from codeloop.models.registry import PROVIDERS
 from codeloop.runs.run import (
     RunError,
@@ -36,13 +34,10 @@ from codeloop.strategies.base import BudgetExceeded, Solution
 from codeloop.tasks import shared_data_dir
 from codeloop.types import (
     Budget,
-    ExecRequest,
     GenerationRequest,
-    Node,
     ProblemView,
     Sampling,
     Task,
-    TestSuite,
     Usage,
 )
 
@@ -100,24 +95,24 @@ def answers(tmp_path: Path) -> Path:
 
 def scripted(n: int = 1, check: bool = True):
     """A test strategy: n completions, ranked as the model returned them; runs the top one
-    on the visible tests once (so executions are counted)."""
+    on the visible tests once (so executions are counted).  Uses only the context's
+    public methods, as any strategy must."""
 
     async def solve(ctx) -> Solution:
         view = ctx.view
-        completions = await ctx.backend.generate(
-            GenerationRequest(
-                prompt=view.prompt, n=n, sampling=Sampling(temperature=0.8), task_id=view.task_id
-            )
+        completions = await ctx.generate(
+            GenerationRequest(prompt=view.prompt, n=n, sampling=Sampling(temperature=0.8))
         )
         programs = tuple(view.prompt + c.text for c in completions)
-        usage = total_usage(completions)
-        trace = tuple(Node(i, None, "program", p) for i, p in enumerate(programs))
+        for program in programs:
+            ctx.record("program", program)
         if check and view.visible_tests:
-            suite = TestSuite(view.visible_tests, view.entry_point, view.kind)
-            await ctx.executor.run(ExecRequest(program=programs[0], suite=suite))
-            usage = usage + Usage(executions=1)
+            await ctx.execute(programs[0], view.visible_tests)
         return Solution(
-            programs=programs, trace=trace, usage=usage, raw=tuple(c.text for c in completions)
+            programs=programs,
+            trace=ctx.trace,
+            usage=ctx.usage,
+            raw=tuple(c.text for c in completions),
         )
 
     return solve
@@ -209,7 +204,7 @@ def test_run_scores_ranked_programs_on_hidden_tests(tmp_path, dataset, answers):
         "SELECT programs, trace FROM run_solutions WHERE task_id = 'demo/add'"
     ).fetchone()
     assert json.loads(programs)[1] == "def add(a, b):\n    return a + b\n"
-    assert [n["kind"] for n in json.loads(trace)] == ["program", "program"]
+    assert [n["kind"] for n in json.loads(trace)] == ["program", "program", "execution"]
     ranks = db.execute(
         "SELECT rank, status FROM run_verdicts WHERE task_id = 'demo/add' ORDER BY rank"
     ).fetchall()
@@ -562,26 +557,30 @@ def test_clean_errors_for_bad_input(tmp_path, dataset, monkeypatch):
 # ----------------------------------------------------------------- no hidden tests
 
 
-def _reachable(root: object, skip: tuple[type, ...]) -> list[object]:
-    """Every object reachable from `root` through attributes and containers."""
+def _reachable(root: object) -> list[object]:
+    """Every object reachable from `root`: attributes (instance dicts and slots),
+    containers, closures and defaults of functions, bound methods' objects.  Module globals
+    are not followed (everything would be reachable through sys.modules)."""
     seen: set[int] = set()
     found: list[object] = []
     stack = [root]
     leaves = (str, bytes, int, float, bool, type(None))
-    opaque = (
-        types.ModuleType,
-        type,
-        types.FunctionType,
-        types.MethodType,
-        types.BuiltinFunctionType,
-    )
+    opaque = (types.ModuleType, type, types.BuiltinFunctionType)
     while stack:
         obj = stack.pop()
-        if id(obj) in seen or isinstance(obj, skip):
+        if id(obj) in seen:
             continue
         seen.add(id(obj))
         found.append(obj)
         if isinstance(obj, leaves) or isinstance(obj, opaque):
+            continue
+        if isinstance(obj, types.MethodType):
+            stack.extend((obj.__self__, obj.__func__))
+            continue
+        if isinstance(obj, types.FunctionType):
+            stack.extend(cell.cell_contents for cell in obj.__closure__ or () if _filled(cell))
+            stack.extend(obj.__defaults__ or ())
+            stack.extend((obj.__kwdefaults__ or {}).values())
             continue
         if isinstance(obj, dict) or isinstance(obj, types.MappingProxyType):
             stack.extend(obj.keys())
@@ -589,36 +588,60 @@ def _reachable(root: object, skip: tuple[type, ...]) -> list[object]:
         elif isinstance(obj, (list, tuple, set, frozenset)):
             stack.extend(obj)
         else:
-            if hasattr(obj, "__dict__"):
+            try:
                 stack.extend(vars(obj).values())
+            except TypeError:
+                pass
             for cls in type(obj).__mro__:
                 for slot in getattr(cls, "__slots__", ()):
                     stack.append(getattr(obj, slot, None))
     return found
 
 
-def test_strategy_never_receives_hidden_tests(tmp_path, answers, monkeypatch):
-    secret = [
-        {
-            "task_id": "demo/add",
-            "prompt": "def add(a, b):\n",
-            "entry_point": "add",
-            "tests": [{"input": ["SECRET-IN", ""], "output": "SECRET-IN"}],
-            "visible_tests": [{"input": [1, 1], "output": 2}],
-            "reference": "def add(a, b):\n    return a + b  # SECRET-REF\n",
-        }
-    ]
-    dataset = write_jsonl(tmp_path / "secret.jsonl", secret)
-    seen: dict[str, object] = {}
+def _filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+def _secret_task(i: int) -> dict:
+    return {
+        "task_id": f"demo/add{i}",
+        "prompt": f"def add{i}(a, b):\n",
+        "entry_point": f"add{i}",
+        "tests": [{"input": [f"SECRET-IN-{i}", ""], "output": f"SECRET-OUT-{i}"}],
+        "visible_tests": [{"input": [1, 1], "output": 2}],
+        "reference": f"def add{i}(a, b):\n    return a + b  # SECRET-REF-{i}\n",
+    }
+
+
+def test_nothing_reachable_from_the_context_holds_hidden_tests(tmp_path, monkeypatch):
+    """Tasks solved one after another: when each strategy runs, the earlier tasks were
+    scored (their hidden test failed, so the evaluator made its expected text) and the
+    strategy walks everything its context reaches, the executor included."""
+    tasks = [_secret_task(i) for i in range(3)]
+    dataset = write_jsonl(tmp_path / "secret.jsonl", tasks)
+    answers = write_jsonl(
+        tmp_path / "answers.jsonl",
+        [{"task_id": t["task_id"], "completions": ["    return a - b\n"]} for t in tasks],
+    )
+    seen: list[dict[str, object]] = []
 
     def spy(**settings):
         async def solve(ctx) -> Solution:
-            seen["view_type"] = type(ctx.view)
-            seen["view_fields"] = sorted(vars(ctx.view))
-            objects = _reachable(ctx, skip=(LocalExecutor,))
-            seen["tasks"] = [o for o in objects if isinstance(o, Task)]
-            seen["secrets"] = [o for o in objects if isinstance(o, str) and "SECRET" in o]
-            seen["finished_at"] = time.time()
+            objects = _reachable(ctx)
+            seen.append(
+                {
+                    "view_type": type(ctx.view),
+                    "view_fields": sorted(vars(ctx.view)),
+                    "tasks": [o for o in objects if isinstance(o, Task)],
+                    "secrets": [o for o in objects if isinstance(o, str) and "SECRET" in o],
+                    "finished_at": time.time(),
+                    "objects": len(objects),
+                }
+            )
             return await scripted()(ctx)
 
         return solve
@@ -631,17 +654,24 @@ def test_strategy_never_receives_hidden_tests(tmp_path, answers, monkeypatch):
         "spy",
         "--model",
         f"mock:file:{answers}",
+        "--concurrency",
+        "1",
         "--store",
         tmp_path / "spy.sqlite",
     )
-    assert seen["view_type"] is ProblemView
-    assert "hidden_tests" not in seen["view_fields"] and "reference" not in seen["view_fields"]
-    assert seen["tasks"] == [] and seen["secrets"] == []
-    # the hidden test did get used, after the strategy finished
-    assert data["results"][0]["ranked"] == [False]
+    assert len(seen) == 3
+    for each in seen:
+        assert each["view_type"] is ProblemView
+        assert "hidden_tests" not in each["view_fields"] and "reference" not in each["view_fields"]
+        assert each["tasks"] == [] and each["secrets"] == []
+        assert each["objects"] > 100  # the walk went past the context into the machinery
+    # the hidden tests did get used, each after its strategy finished
+    assert [r["ranked"] for r in data["results"]] == [[False]] * 3
     db = sqlite3.connect(tmp_path / "spy.sqlite")
-    (scored_at,) = db.execute("SELECT created FROM run_scored").fetchone()
-    assert scored_at >= seen["finished_at"]
+    scored = sorted(created for (created,) in db.execute("SELECT created FROM run_scored"))
+    assert len(scored) == 3
+    for each, scored_at in zip(seen, scored, strict=True):
+        assert scored_at >= each["finished_at"]
 
 
 # -------------------------------------------------------------------------- compare

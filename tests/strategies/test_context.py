@@ -208,3 +208,48 @@ def test_tie_groups_are_checked():
         solution((((0, 1),), ((1, 1),)), no_consensus=True)
     with pytest.raises(ValueError):
         Answers().set(["p"], ["r"], tie_groups=[[(1, 1)]])
+
+
+def _public_reach(root: object) -> list[object]:
+    """Objects reachable from `root` through public attribute names and containers."""
+    seen: set[int] = set()
+    found: list[object] = []
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, (str, bytes, int, float, bool, type(None))):
+            continue
+        seen.add(id(obj))
+        found.append(obj)
+        if isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            stack.extend(obj)
+        else:
+            names = set(getattr(obj, "__dict__", {})) | {
+                slot for cls in type(obj).__mro__ for slot in getattr(cls, "__slots__", ())
+            }
+            stack.extend(getattr(obj, n, None) for n in names if not n.startswith("_"))
+    return found
+
+
+async def test_no_public_path_runs_the_sandbox_or_the_model_outside_the_budget(executor):
+    """The context's methods are the only way in: what its public attributes reach has no
+    other `run` (executor) or `generate` (backend) to call, so an execution or a call the
+    budget does not allow is refused whichever way a strategy asks."""
+    backend = MockBackend([RIGHT] * 3)
+    ctx = SolveContext(VIEW, backend, executor, Budget(executions=1, calls=1))
+    runners = [
+        o
+        for o in _public_reach(ctx)
+        if o is not ctx and (callable(getattr(o, "run", None)) or hasattr(o, "generate"))
+    ]
+    assert runners == []
+    assert not any(o is executor or o is backend for o in _public_reach(ctx))
+    await ctx.execute(PROGRAM, VIEW.visible_tests)
+    await ctx.generate(chat())
+    with pytest.raises(BudgetExceeded, match="executions"):
+        await ctx.execute(PROGRAM, VIEW.visible_tests)
+    with pytest.raises(BudgetExceeded, match="calls"):
+        await ctx.generate(chat())
+    assert (ctx.usage.executions, ctx.usage.calls, len(backend.requests)) == (1, 1, 1)

@@ -50,7 +50,6 @@ SLOTS_PER_ZYGOTE = 64
 # strategy makes new suites all run long (codet: a few per task), and each child's fork and
 # exit cost grows with the zygote's memory.
 SUITES_KEPT = 64
-EXPECTED_TEXTS_KEPT = 100_000  # expected-value texts cached (tests held alive by the cache)
 # Slow-to-import third-party modules.  A program that imports one runs in a child of a
 # separate zygote that imported it once (``import torch`` costs ~1.6 s of CPU here, which
 # every such program would otherwise pay again).  Only modules that import in that zygote
@@ -188,8 +187,6 @@ class LocalExecutor:
         self._next_job = 0
         self._limiter = anyio.Semaphore(self.max_inflight)
         self._tg: anyio.abc.TaskGroup | None = None
-        # a test's expected value as text, made once: suites run against many programs
-        self._expected_texts: dict[int, tuple[TestCase, str]] = {}
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self.report: dict[str, Any] = {}
 
@@ -531,16 +528,6 @@ class LocalExecutor:
             self._on_message(job, message)
         return batch
 
-    def _expected_text(self, test: TestCase) -> str:
-        cached = self._expected_texts.get(id(test))
-        if cached is not None and cached[0] is test:
-            return cached[1]
-        if len(self._expected_texts) >= EXPECTED_TEXTS_KEPT:
-            self._expected_texts.clear()
-        text = _expected_text(test)
-        self._expected_texts[id(test)] = (test, text)  # holding the test keeps its id unique
-        return text
-
     def _kill(self, job: _Job) -> None:
         if not job.kill_sent:
             job.kill_sent = True
@@ -569,7 +556,7 @@ class LocalExecutor:
             outcome = TestOutcome(
                 index=index,
                 status=status,
-                expected=self._expected_text(test) if job.request.details else "",
+                expected=_expected_text(test) if job.request.details else "",
                 exception=str(message.get("e", ""))[:200],
                 message=str(message.get("m", ""))[:2000],
                 traceback=str(message.get("tb", ""))[:4000],
@@ -598,7 +585,7 @@ class LocalExecutor:
                     outcome = TestOutcome(
                         index=index,
                         status=Status.FAILED,
-                        expected=self._expected_text(test),
+                        expected=_expected_text(test),
                         actual=show(actual),
                         duration_s=duration,
                     )

@@ -34,6 +34,7 @@ the same way when more than `max_errors` tasks of this invocation errored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -555,22 +556,18 @@ async def run(
                 if options.use_cache:
                     shared = CachedBackend(shared, options.cache_path())
             try:
-                async with LocalExecutor(
-                    workers=options.workers,
-                    max_inflight=options.max_inflight or options.workers or default_workers(),
-                    isolation=options.isolation,
-                    require_isolation=options.require_isolation,
-                    # No demotion: strategies run programs under tight wall-clock limits per
-                    # test (CodeT: 0.1 s), which a demoted, CPU-starved run would miss.
-                    demote_after_s=None,
-                    # No preloaded heavy modules: loading a program counts against those
-                    # limits, as in the papers' harnesses (a program that imports torch
-                    # does not load in CodeT's time), and the preloading zygote would hold
-                    # ~400 MB for the whole run.
-                    preload=(),
-                ) as executor:
-                    isolation = executor.report
-                    await _work(state, strategy, shared, executor, to_solve, to_score, score_keys)
+                async with contextlib.AsyncExitStack() as stack:
+                    # Two sandboxes: strategies run on one that never sees a hidden test, and
+                    # the run scores on its own, so nothing a strategy's context reaches
+                    # holds the hidden tests of a task being scored meanwhile.
+                    scorer = await stack.enter_async_context(_executor(options))
+                    sandbox = (
+                        await stack.enter_async_context(_executor(options)) if to_solve else None
+                    )
+                    isolation = scorer.report
+                    await _work(
+                        state, strategy, shared, sandbox, scorer, to_solve, to_score, score_keys
+                    )
             finally:
                 if shared is not None:
                     await shared.aclose()
@@ -594,11 +591,29 @@ async def run(
     return report
 
 
+def _executor(options: RunOptions) -> LocalExecutor:
+    return LocalExecutor(
+        workers=options.workers,
+        max_inflight=options.max_inflight or options.workers or default_workers(),
+        isolation=options.isolation,
+        require_isolation=options.require_isolation,
+        # No demotion: strategies run programs under tight wall-clock limits per
+        # test (CodeT: 0.1 s), which a demoted, CPU-starved run would miss.
+        demote_after_s=None,
+        # No preloaded heavy modules: loading a program counts against those
+        # limits, as in the papers' harnesses (a program that imports torch
+        # does not load in CodeT's time), and the preloading zygote would hold
+        # ~400 MB for the whole run.
+        preload=(),
+    )
+
+
 async def _work(
     state: _State,
     strategy: Strategy,
     backend: Backend | None,
-    executor: LocalExecutor,
+    sandbox: LocalExecutor | None,
+    scorer: LocalExecutor,
     to_solve: list[Task],
     to_score: list[Task],
     score_keys: Mapping[str, str],
@@ -609,18 +624,18 @@ async def _work(
     async def score_only(task: Task) -> None:
         try:
             solution = stored[task.task_id]
-            error = await _score(state, executor, task, solution, score_keys[task.task_id])
+            error = await _score(state, scorer, task, solution, score_keys[task.task_id])
             state.task_done(task.task_id, errored=bool(error))
         finally:
             limiter.release()
 
     async def solve_and_score(task: Task) -> None:
         try:
-            assert backend is not None
-            solution = await _solve(state, strategy, backend, executor, task)
+            assert backend is not None and sandbox is not None
+            solution = await _solve(state, strategy, backend, sandbox, task)
             error = solution.error
             if not error:
-                error = await _score(state, executor, task, solution, score_keys[task.task_id])
+                error = await _score(state, scorer, task, solution, score_keys[task.task_id])
             state.task_done(task.task_id, errored=bool(error))
         finally:
             limiter.release()

@@ -147,7 +147,14 @@ def failing_count(result: ExecResult) -> int:
 
 
 class SolveContext:
-    """Budget, model, executor and trace for one strategy solving one problem."""
+    """Budget, model, executor and trace for one strategy solving one problem.
+
+    Sealed: a strategy reaches the model and the sandbox only through `generate` and
+    `execute`, which check the budget first and count what was spent.  The backend and the
+    executor are held privately and handed out by no attribute or method; what is reachable
+    from a context holds nothing of other tasks' hidden tests (the run scores on a sandbox
+    of its own, and the executor keeps no test beyond the request it is serving).
+    """
 
     def __init__(
         self,
@@ -161,8 +168,8 @@ class SolveContext:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.view = view
-        self.backend = backend
-        self.executor = executor
+        self._backend = backend
+        self._executor = executor
         self.budget = budget
         self.sampling = sampling if sampling is not None else Sampling()
         self.exec_limits = exec_limits if exec_limits is not None else Limits()
@@ -211,6 +218,11 @@ class SolveContext:
 
     # ------------------------------------------------------------------------ model
 
+    @property
+    def model_name(self) -> str:
+        """The model's name as the run gave it (`replay:...` for recorded samples)."""
+        return str(getattr(self._backend, "name", ""))
+
     async def generate(self, request: GenerationRequest) -> list[Completion]:
         """Ask the model; raises BudgetExceeded before a call the budget does not allow,
         and the backend's ModelError when the call fails."""
@@ -219,7 +231,7 @@ class SolveContext:
             request = replace(request, task_id=self.view.task_id)
         self._calls_in_flight += 1
         try:
-            completions = await self.backend.generate(request)
+            completions = await self._backend.generate(request)
         finally:
             self._calls_in_flight -= 1
         for completion in completions:
@@ -248,7 +260,7 @@ class SolveContext:
         self._check_execution()
         self._executions_started += 1
         suite = self._suite(tests)
-        result = await self.executor.run(
+        result = await self._executor.run(
             ExecRequest(
                 program,
                 suite,

@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any, Literal, NamedTuple, TypeVar, get_args, get_origin
 
 from codeloop.extract import DEFAULT_STOPS, Extracted, Mode, extract_code, fenced_blocks
-from codeloop.models.base import Backend
 from codeloop.strategies import prompts
 from codeloop.strategies.base import SolveContext
 from codeloop.tasks.asserts import convert_check
@@ -115,10 +114,10 @@ def at_least(name: str, value: float | None, low: float) -> None:
 # ------------------------------------------------------------------------- generation
 
 
-def resolve_mode(mode: str, backend: Backend) -> Mode:
+def resolve_mode(mode: str, model_name: str) -> Mode:
     """`auto`: recorded samples (replay) are completions of the prompt; other models chat."""
     if mode == "auto":
-        return "completion" if str(getattr(backend, "name", "")).startswith("replay:") else "chat"
+        return "completion" if model_name.startswith("replay:") else "chat"
     if mode in ("chat", "completion"):
         return typing.cast(Mode, mode)
     raise ValueError(f"unknown mode {mode!r}: use auto, chat or completion")

@@ -57,7 +57,7 @@ def make_sample(**settings: object) -> Strategy:
         answers = Answers()
 
         async def body() -> None:
-            mode = resolve_mode(config.mode, ctx.backend)
+            mode = resolve_mode(config.mode, ctx.model_name)
             codes, raws, nodes = await sample_programs(
                 ctx, mode, config.n, temperature=config.temperature, max_tokens=config.max_tokens
             )
