@@ -63,11 +63,9 @@ class TestCase:
     source: str = ""  # human-readable form, e.g. the original assert line
     time_limit_s: float | None = None  # per-test limit (calibrated mode); None: program limit
     reference_s: float | None = None  # the reference solution's time on it (calibrated mode)
-
-    @property
-    def tamper_proof(self) -> bool:
-        """Whether the verdict is decided outside the untrusted process."""
-        return self.kind is not TestKind.CODE
+    # CODE tests: trusted code the driver runs before the check, for helpers the check uses
+    # (HumanEval: the prompt, so `poly` is the task's and not a program's redefinition).
+    context: str = ""
 
     def with_expected(self, expected: Any) -> TestCase:
         return replace(self, expected=expected, has_expected=True)

@@ -565,11 +565,6 @@ CASES: tuple[Hostile, ...] = (
         """),
         FAILURES,
         suite=CODE,
-        bug=(
-            "known design limitation, not a regression: CODE tests (assert-based) run in "
-            "the untrusted process (TestCase.tamper_proof is False); a program can write "
-            '\'[{"i": n, "ok": 1}]\' to its channel and exit, and the test counts as passed'
-        ),
     ),
     Hostile(
         "forge_junk_duration",

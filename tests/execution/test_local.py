@@ -239,7 +239,6 @@ def test_code_tests_run_in_the_programs_namespace():
     )
     assert good.status is Status.PASSED
     assert bad.status is Status.ERROR and bad.outcomes[0].exception == "AssertionError"
-    assert not suite.tests[0].tamper_proof
 
 
 def test_programs_and_test_code_compile_as_plain_python_would():

@@ -163,7 +163,6 @@ def test_one_unconvertible_statement_keeps_the_whole_check_as_code(line, why):
     assert test.kind is TestKind.CODE
     assert test.code == code
     assert test.source == "check(candidate)"
-    assert not test.tamper_proof
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,19 @@ test's inputs and writes back only what happened: an encoded return value, or th
 and its traceback trimmed to the program's own frames.  It never holds an expected value, so
 a program that inspects its own memory finds nothing to forge with.
 
+Check code that must run as code (``TestKind.CODE``: an assert-style check that did not
+convert into data tests) is never run next to the program.  The child forks a *driver*
+before it loads the program: the driver holds the check code and no program code; the
+child loads the program and then only serves the driver's requests (call this function
+with these arguments; what is this name), answering with encoded values.  The driver runs
+the check with the entry point bound to a proxy whose calls go to the child, and whose
+return values come back decoded into plain builtins; helpers the check uses come from the
+task's own code (the test's ``context``, the prompt), else from the child by name.  Only
+the driver writes on the result channel, so a program can patch neither ``check`` nor
+``assert`` nor a module the check uses, and an ``__eq__`` of its own never runs in the
+driver.  The driver is not dumpable (the program cannot read or write its memory) and the
+program's process closes the result channel before it loads anything.
+
 Messages go on the result channel in batches: each line is a JSON array of messages,
 written at most every few milliseconds (or per test, when feedback wants every result, and
 whenever the zygote asks with FLUSH_SIGNAL because a test is taking long):
@@ -20,20 +33,24 @@ from __future__ import annotations
 
 import builtins
 import copy
+import ctypes
 import errno
+import importlib
 import json
 import marshal
 import os
+import pickle
 import signal
 import struct
 import sys
 import time
 import traceback
+import types
 from collections import deque
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from codeloop.execution.codec import EncodeBudget, encode, opaque
+from codeloop.execution.codec import EncodeBudget, decode, encode, opaque
 
 PROGRAM_FILENAME = "<program>"
 TEST_FILENAME = "<test>"
@@ -131,6 +148,7 @@ class ChildJob:
         "details",
         "chan_fd",
         "shm",
+        "driven",
     )
 
     def __init__(
@@ -147,6 +165,7 @@ class ChildJob:
         shm: Any,
         details: bool = True,
         image: bytes | None = None,
+        driven: bool = False,
     ) -> None:
         self.program = program
         # the program compiled by the evaluator (execution/behaviour.py), loaded instead of
@@ -154,8 +173,8 @@ class ChildJob:
         self.image = image
         self.entry_point = entry_point
         self.preamble = preamble
-        # per test: ("code", (), compiled code) or ("call", args, how to copy them: None,
-        # a marshal image (args then empty) or DEEPCOPY)
+        # per test: ("code", (), (compiled check, compiled context or None)) or ("call",
+        # args, how to copy them: None, a marshal image (args then empty) or DEEPCOPY)
         self.tests = tests
         self.test_indices = test_indices
         self.stdio = stdio
@@ -163,6 +182,8 @@ class ChildJob:
         self.details = details  # tracebacks of failing tests
         self.chan_fd = chan_fd
         self.shm = shm
+        # code tests among the tests: a driver process runs them all (see the module doc)
+        self.driven = driven
 
 
 class _Channel:
@@ -351,6 +372,8 @@ def run(job: ChildJob) -> NoReturn:
     set_handler(_FLUSH_SIGNUM, chan.write_on_signal)
     if job.stdio:
         _run_stdio(job, chan)
+    elif job.driven:
+        _run_driven(job)  # does not return
     else:
         _run_function(job, chan)
     chan.send({"done": 1})
@@ -392,15 +415,9 @@ def _run_function(job: ChildJob, chan: _Channel) -> None:
     # A test's clock (the shm mark the zygote's per-test deadline reads) runs only while
     # the program does: copying the inputs, encoding the value and writing it to the
     # parent (which blocks while the parent is busy) are the harness's time, not the test's.
-    for index, (kind, args, extra) in zip(job.test_indices, job.tests, strict=True):
+    for index, (_kind, args, extra) in zip(job.test_indices, job.tests, strict=True):
         start = perf()
         try:
-            if kind == "code":
-                _mark(job.shm, index)
-                exec(extra, namespace)
-                _unmark(job.shm, index)
-                chan.send({"i": index, "ok": 1, "d": perf() - start})
-                continue
             if fn is None:
                 raise NameError(f"name '{entry}' is not defined")
             if extra is None:
@@ -433,6 +450,370 @@ def _run_function(job: ChildJob, chan: _Channel) -> None:
             # an object that defeats the encoder is still only an object: it equals nothing
             encoded = opaque(value)
         chan.send({"i": index, "v": encoded, "d": elapsed})
+
+
+# ------------------------------------------------------------------------------ driver
+#
+# The child and its driver talk over two pipes in frames: a 4-byte length, then the body.
+# Driver -> child: a pickle of (op, test index, name, args, kwargs), op "call" or "name"
+# (the child trusts the driver).  Child -> driver: JSON, decoded by the driver as data
+# only: {"ready": 1} or {"load": failure} once, then per request {"v": value, "d": secs}
+# or a failure {"s", "e", "m", "tb", "d"}, or for "name" {"kind": "callable" | "module" |
+# "value" | "missing", ...}.
+
+_FRAME = struct.Struct(">I")
+DRIVER_FRAME_CAP = 64 * 1024 * 1024  # what the child may answer one request with
+PR_SET_DUMPABLE = 4
+_LIBC = ctypes.CDLL(None)  # loaded in the zygote, inherited by every fork
+
+
+class _Corrupted(Exception):
+    """The child answered something the serving loop cannot have written."""
+
+
+def _write_frame(fd: int, body: bytes) -> None:
+    view = memoryview(_FRAME.pack(len(body)) + body)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    parts: list[bytes] = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            return None
+        parts.append(chunk)
+        size -= len(chunk)
+    return b"".join(parts)
+
+
+def _read_frame(fd: int, cap: int) -> bytes | None:
+    """The next frame's body; None at end of file (the peer is gone)."""
+    head = _read_exact(fd, _FRAME.size)
+    if head is None:
+        return None
+    (size,) = _FRAME.unpack(head)
+    if size > cap:
+        raise _Corrupted(f"a {size}-byte answer")
+    return _read_exact(fd, size)
+
+
+class _Peer:
+    """The driver's end of the pipes to the program's process."""
+
+    def __init__(self, request_fd: int, answer_fd: int) -> None:
+        self.request_fd = request_fd
+        self.answer_fd = answer_fd
+        self.test = -1  # the test whose check is running (the child marks its clock)
+
+    def receive(self) -> dict[str, Any] | None:
+        body = _read_frame(self.answer_fd, DRIVER_FRAME_CAP)
+        if body is None:
+            return None
+        try:
+            reply = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise _Corrupted(f"an unreadable answer: {exc!r}"[:200]) from None
+        if type(reply) is not dict:
+            raise _Corrupted("an answer that is not an object")
+        return reply
+
+    def ask(self, op: str, name: str, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        _write_frame(self.request_fd, pickle.dumps((op, self.test, name, args, kwargs or {})))
+        reply = self.receive()
+        if reply is None:
+            raise _PeerGone()
+        return reply
+
+
+class _PeerGone(BaseException):
+    """The program's process ended (the zygote judges how from its exit): stop quietly."""
+
+
+class _CandidateRaised(Exception):
+    """The program raised something that is not a builtin exception type."""
+
+
+def _raised(failure: dict[str, Any]) -> BaseException:
+    """An exception for the check code to see, as the program raised it: the builtin
+    exception of that name (so `except ValueError` in a check works), else a stand-in.
+    Both carry the program's own report of it, which is what the test's outcome shows."""
+    name = failure.get("e")
+    message = str(failure.get("m", ""))[:MESSAGE_CAP]
+    cls = getattr(builtins, name, None) if isinstance(name, str) else None
+    exc: BaseException
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        try:
+            exc = cls(message)
+        except Exception:
+            exc = _CandidateRaised(f"{name}: {message}")
+    else:
+        exc = _CandidateRaised(f"{name}: {message}")
+    exc.__dict__["codeloop_failure"] = failure
+    return exc
+
+
+class _Remote:
+    """A function of the program, called across the process boundary."""
+
+    __slots__ = ("_peer", "_name")
+
+    def __init__(self, peer: _Peer, name: str) -> None:
+        self._peer = peer
+        self._name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        reply = self._peer.ask("call", self._name, args, kwargs)
+        if "v" in reply:
+            try:
+                return decode(reply["v"])
+            except (ValueError, TypeError, KeyError, RecursionError) as exc:
+                raise _Corrupted(f"an undecodable value: {exc!r}"[:200]) from None
+        raise _raised(reply)
+
+    def __repr__(self) -> str:
+        return f"<the program's {self._name}>"
+
+
+class _DriverGlobals(dict[str, Any]):
+    """The check's globals: a name the check code and the task's context do not define is
+    the program's (a helper the test calls, a module it imported), asked for by name."""
+
+    def __init__(self, peer: _Peer) -> None:
+        super().__init__(__name__="__codeloop_check__", __builtins__=builtins)
+        self._peer = peer
+
+    def __missing__(self, name: str) -> Any:
+        if name in builtins.__dict__ or name.startswith("__"):
+            raise KeyError(name)
+        reply = self._peer.ask("name", name)
+        kind = reply.get("kind")
+        value: Any
+        if kind == "callable":
+            value = _Remote(self._peer, name)
+        elif kind == "module" and isinstance(reply.get("name"), str):
+            value = importlib.import_module(reply["name"])
+        elif kind == "value":
+            try:
+                value = decode(reply.get("v"))
+            except (ValueError, TypeError, KeyError, RecursionError) as exc:
+                raise _Corrupted(f"an undecodable value: {exc!r}"[:200]) from None
+        else:
+            raise KeyError(name)
+        self[name] = value
+        return value
+
+
+def _outcome_of_check(exc: BaseException, details: bool) -> dict[str, Any]:
+    failure = getattr(exc, "__dict__", {}).get("codeloop_failure")
+    if isinstance(failure, dict):  # the program raised it: its own report, as the child made it
+        return {
+            "s": str(failure.get("s", "error")),
+            "e": str(failure.get("e", ""))[:200],
+            "m": str(failure.get("m", ""))[:MESSAGE_CAP],
+            "tb": str(failure.get("tb", ""))[:TRACEBACK_CAP] if details else "",
+        }
+    return _failure(exc, details)
+
+
+def _drive(job: ChildJob, chan: _Channel, peer: _Peer) -> None:
+    """The driver: every test of the job, each call made in the program's process."""
+    first = peer.receive()
+    if first is None:
+        return
+    if "load" in first:
+        load = first["load"]
+        if type(load) is not dict:
+            raise _Corrupted("a malformed load failure")
+        chan.send(
+            {"load": {k: str(load.get(k, ""))[:TRACEBACK_CAP] for k in ("s", "e", "m", "tb")}}
+        )
+        return
+    if first.get("ready") != 1:
+        raise _Corrupted("no load report")
+    entry = job.entry_point or ""
+    perf = time.perf_counter
+    for index, (kind, args, extra) in zip(job.test_indices, job.tests, strict=True):
+        peer.test = index
+        start = perf()
+        if kind == "code":
+            check, context = extra
+            namespace = _DriverGlobals(peer)
+            try:
+                if job.preamble:
+                    exec(compile(job.preamble, "<preamble>", "exec", dont_inherit=True), namespace)
+                if context is not None:
+                    exec(context, namespace)
+                namespace[entry] = _Remote(peer, entry)
+                exec(check, namespace)
+            except (_PeerGone, _Corrupted):
+                raise
+            except BaseException as exc:
+                failure = _outcome_of_check(exc, job.details)
+                failure["i"] = index
+                failure["d"] = perf() - start
+                chan.send(failure)
+                continue
+            chan.send({"i": index, "ok": 1, "d": perf() - start})
+            continue
+        if extra is None or extra is DEEPCOPY:
+            call_args = args
+        else:
+            call_args = marshal.loads(extra)  # noqa: S302 - made by the zygote
+        reply = peer.ask("call", entry, call_args)
+        duration = reply.get("d", 0.0)
+        if type(duration) not in (int, float):
+            raise _Corrupted("a malformed duration")
+        if "v" in reply:
+            chan.send({"i": index, "v": reply["v"], "d": duration})
+            continue
+        failure = _outcome_of_check(_raised(reply), job.details)
+        failure["i"] = index
+        failure["d"] = duration
+        chan.send(failure)
+
+
+def _run_driven(job: ChildJob) -> NoReturn:
+    """Fork the driver, then load the program here and serve the driver's requests."""
+    request_r, request_w = os.pipe2(os.O_CLOEXEC)
+    answer_r, answer_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # the driver
+        os.close(request_r)
+        os.close(answer_w)
+        try:
+            _LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        except AttributeError:
+            pass  # other layers (seccomp's ptrace ban, Landlock) still keep the program out
+        # every result written at once: the zygote's flush signal goes to the program's
+        # process, not here
+        chan = _Channel(job.chan_fd, True)
+        peer = _Peer(request_w, answer_r)
+        try:
+            _drive(job, chan, peer)
+        except _PeerGone:
+            os._exit(0)  # the program's process ended: the zygote says how
+        except _Corrupted as exc:
+            chan.send(
+                {
+                    "i": peer.test if peer.test >= 0 else job.test_indices[0],
+                    "s": "exited_early",
+                    "e": "ProtocolError",
+                    "m": f"the program corrupted the driver's channel: {exc}"[:MESSAGE_CAP],
+                    "d": 0.0,
+                }
+            )
+            os._exit(0)
+        except BaseException:
+            os._exit(EXIT_HARNESS_BROKEN)
+        chan.send({"done": 1})
+        chan.flush()
+        os._exit(0)
+    # the program's process: nothing of the driver's stays in reach
+    os.close(request_w)
+    os.close(answer_r)
+    os.close(job.chan_fd)
+    set_handler(_SIGUSR1, SIG_DFL)  # a timed-out run's results are already written
+    set_handler(_FLUSH_SIGNUM, SIG_DFL)
+    program, image, preamble, entry = job.program, job.image, job.preamble, job.entry_point
+    shm, details = job.shm, job.details
+    # The check code (and the expected values in it) is the driver's.  Cleared in place:
+    # this list is the zygote's own (its Suite's), which the frames this process was
+    # forked in still reach.
+    job.tests.clear()
+    job.program = ""
+    del job
+    _serve(program, image, preamble, entry, shm, details, request_r, answer_w)
+    try:
+        os.waitpid(pid, 0)
+    except BaseException:
+        pass
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
+    os._exit(0)
+
+
+def _serve(
+    program: str,
+    image: bytes | None,
+    preamble: str,
+    entry: str | None,
+    shm: Any,
+    details: bool,
+    request_fd: int,
+    answer_fd: int,
+) -> None:
+    """In the program's process: load the program, then answer the driver until it is done."""
+    dumps = json.dumps
+    write = _write_frame
+    perf = time.perf_counter
+
+    def answer(message: dict[str, Any]) -> None:
+        write(answer_fd, dumps(message).encode())
+
+    _mark(shm, -1)
+    try:
+        namespace = _load(program, preamble, "__codeloop_solution__", image)
+    except SyntaxError as exc:
+        failure = _failure(exc)
+        failure["s"] = "syntax_error"
+        answer({"load": failure})
+        return
+    except BaseException as exc:
+        answer({"load": _failure(exc)})
+        return
+    del program, image
+    answer({"ready": 1})
+    while True:
+        body = _read_frame(request_fd, 1 << 62)
+        if body is None:
+            return
+        op, index, name, args, kwargs = pickle.loads(body)  # noqa: S301 - from the driver
+        value = namespace.get(name, _MISSING)
+        if op == "name":
+            if value is _MISSING:
+                answer({"kind": "missing"})
+            elif isinstance(value, types.ModuleType):
+                answer({"kind": "module", "name": value.__name__})
+            elif callable(value):
+                answer({"kind": "callable"})
+            else:
+                try:
+                    answer({"kind": "value", "v": encode(value)})
+                except BaseException:
+                    answer({"kind": "value", "v": opaque(value)})
+            continue
+        start = perf()
+        try:
+            if value is _MISSING:
+                raise NameError(f"name '{name}' is not defined")
+            _mark(shm, index)
+            start = perf()
+            result = value(*args, **kwargs)
+            _unmark(shm, index)
+            elapsed = perf() - start
+        except BaseException as exc:
+            _unmark(shm, index)
+            failure = _failure(exc, details)
+            failure["d"] = perf() - start
+            answer(failure)
+            continue
+        try:
+            encoded = encode(result)
+        except (EncodeBudget, RecursionError) as exc:
+            reason = str(exc) if isinstance(exc, EncodeBudget) else "value nested too deeply"
+            answer({"s": "output_limit", "e": "EncodeBudget", "m": reason, "d": elapsed})
+            continue
+        except BaseException:
+            encoded = opaque(result)
+        answer({"v": encoded, "d": elapsed})
+
+
+_MISSING = object()
 
 
 def _run_stdio(job: ChildJob, chan: _Channel) -> None:
@@ -488,13 +869,11 @@ def warm_up(rounds: int = 40) -> None:
     import mmap
 
     image = marshal.dumps(compile(_WARM_PROGRAM, PROGRAM_FILENAME, "exec", dont_inherit=True))
-    test_code = compile("assert f(2) == [2, 1, {'k': (2, 1.5, None, True)}]", TEST_FILENAME, "exec")
     tests: list[tuple[str, tuple[Any, ...], Any]] = [
         ("call", (1,), None),
         ("call", (), marshal.dumps(([1, 2], {"a": 1}))),
         ("call", ([1],), DEEPCOPY),
         ("call", ("raise",), None),
-        ("code", (), test_code),
     ]
     sink = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
     shm = mmap.mmap(-1, 64)

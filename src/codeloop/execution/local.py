@@ -810,7 +810,9 @@ def _suite_payload(suite: TestSuite) -> dict[str, Any]:
         "kind": str(suite.kind),
         "entry_point": suite.entry_point,
         "preamble": suite.preamble,
-        "tests": [(str(t.kind), t.args, t.code, t.stdin, t.time_limit_s) for t in suite.tests],
+        "tests": [
+            (str(t.kind), t.args, t.code, t.stdin, t.time_limit_s, t.context) for t in suite.tests
+        ],
     }
 
 

@@ -138,6 +138,7 @@ class Suite:
     indices: list[int]  # every test's index (never changed: runs share it)
     per_test: list[float | None] | None = None  # per-test limits, when any test has one
     per_test_total: float = 0.0
+    driven: bool = False  # code tests among them: a driver process runs the job's tests
 
 
 @dataclass
@@ -440,17 +441,22 @@ class Zygote:
         tests: list[tuple[str, tuple[Any, ...], Any]] = []
         stdin: list[str] = []
         limits: list[float | None] = []
-        for kind, args, code, text, limit in payload["tests"]:
+        for kind, args, code, text, limit, context in payload["tests"]:
             args = tuple(args)
             extra: Any = None
             if kind == "code":
-                # benchmark test code (trusted): compiled once here, inherited by every fork
-                extra = compile(
+                # test code (run by the driver, never next to the program): compiled once
+                # here, inherited by every fork
+                check = compile(
                     f"{code}\n\ncheck({entry})\n",
                     child_harness.TEST_FILENAME,
                     "exec",
                     dont_inherit=True,
                 )
+                helpers = None
+                if context:
+                    helpers = compile(context, "<context>", "exec", dont_inherit=True)
+                extra = (check, helpers)
                 args = ()
             elif kind == "call":
                 extra = child_harness.fresh_inputs(args)
@@ -470,6 +476,7 @@ class Zygote:
             indices=list(range(len(tests))),
             per_test=per_test,
             per_test_total=sum(v for v in limits if v is not None),
+            driven=any(test[0] == "code" for test in tests),
         )
 
     def _accept_job(self, message: tuple[Any, ...]) -> None:
@@ -557,6 +564,7 @@ class Zygote:
             details=job.details,
             chan_fd=chan_w,
             shm=shm,
+            driven=suite.driven,
         )
         if self.env_home != place.path:
             # The child inherits them.  Set here, and only when the slot's dir is not the

@@ -8,13 +8,13 @@ HumanEval, MBPP (CodeT's format), HumanEval+ and MBPP+ records all have ``task_i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from codeloop.tasks._io import require_str
 from codeloop.tasks.asserts import convert_check
-from codeloop.types import Task, TaskKind, TestCase
+from codeloop.types import Task, TaskKind, TestCase, TestKind
 
 
 @dataclass(frozen=True)
@@ -56,16 +56,29 @@ class FunctionRecord:
         )
 
     def check_task(
-        self, test: str, *, dataset: str, visible_tests: tuple[TestCase, ...], reference: str
+        self,
+        test: str,
+        *,
+        dataset: str,
+        visible_tests: tuple[TestCase, ...],
+        reference: str,
+        context: str = "",
     ) -> Task:
         """The task whose hidden tests ``{"base": ...}`` are the check function `test`,
         converted by :func:`~codeloop.tasks.asserts.convert_check` (one code test where it
-        does not convert); the check code itself stays in ``metadata["test"]``."""
+        does not convert); the check code itself stays in ``metadata["test"]``.
+
+        `context`: the task's own code that a code test's check may call (HumanEval's
+        prompt: ``poly``, ``encode_cyclic``), run by the sandbox's driver before the check,
+        so that those helpers are the task's and never a program's redefinitions."""
         conversion = convert_check(test, self.entry_point)
+        tests = tuple(
+            replace(t, context=context) if t.kind is TestKind.CODE else t for t in conversion.tests
+        )
         return self.task(
             dataset=dataset,
             visible_tests=visible_tests,
-            hidden_tests={"base": conversion.tests},
+            hidden_tests={"base": tests},
             reference=reference,
             metadata={
                 "test": test,

@@ -67,6 +67,7 @@ def load_humaneval(path: str | Path | None = None) -> list[Task]:
                 dataset=DATASET,
                 visible_tests=visible_examples(fields.task_id, fields.prompt, fields.entry_point),
                 reference=fields.prompt + fields.solution,
+                context=fields.prompt,
             )
         )
     return stamp_source(tasks, file)
