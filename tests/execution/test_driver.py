@@ -1,9 +1,11 @@
 """Code tests (assert-style checks) run in a trusted driver, never next to the program.
 
-Each hostile program below passed its check when the check ran inside the program's own
-process (before the driver existed): it forged the verdict by patching what the check
-uses, by an `__eq__` of its own, or by redefining a helper the check calls.  Through the
-driver every one fails, and the honest program beside it passes.
+Four of the hostile programs below (`eq_always_true`, `patched_builtin_abs`,
+`patched_math_module`, `redefined_task_helper`) passed their check when the check ran
+inside the program's own process, as it did before the driver: they forged the verdict.
+The others attack the driver itself (kill it, exit under it, patch what it raises); a
+right answer given after such an attack must not count either.  Through the driver every
+one fails, and the honest program beside it passes.
 """
 
 import pytest
