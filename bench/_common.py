@@ -177,8 +177,23 @@ def write_json(path: str | Path | None, payload: dict[str, Any]) -> None:
     print(f"\nJSON summary written to {target}")
 
 
-def goal(met: bool) -> str:
+BASELINE_QUOTED = "n/a (baseline quoted)"
+
+
+def goal(met: bool | None) -> str:
+    """A goal's verdict.  None: its baseline was quoted (another day, another machine), not
+    run side by side in this run, so the goal is not judged."""
+    if met is None:
+        return BASELINE_QUOTED
     return "met" if met else "NOT met"
+
+
+def default_workers() -> int:
+    """codeloop's default sandbox workers (one per core it may use): the worker count a
+    baseline gets, so that both sides have the same cores."""
+    from codeloop.execution.local import default_workers as codeloop_default
+
+    return codeloop_default()
 
 
 def first_lines(text: str, n: int, indent: str = "      | ") -> str:

@@ -1,4 +1,4 @@
-"""CodeT on real recorded outputs: ranked pass@1, wall time and peak memory.
+"""CodeT on real recorded outputs: pass@1 as CodeT scores it, wall time and peak memory.
 
 Runs, as a subprocess, exactly what a user would type:
 
@@ -7,17 +7,18 @@ Runs, as a subprocess, exactly what a user would type:
 The replay provider serves CodeT's recorded CodeGen-Mono-16B samples (100 programs and 100
 test-generation samples per HumanEval task, joined on the prompt); the codet strategy
 truncates them as CodeT does, runs every program on every generated test in the sandbox and
-ranks consensus sets by dual execution agreement.  The top-ranked program is then scored on
-HumanEval's hidden tests.
+ranks consensus sets by dual execution agreement.  The top-ranked programs, and every
+program of the top consensus sets, are then scored on HumanEval's hidden tests.
 
 Two pass@1 figures, both computed by the run itself (so the timed run includes the
-scoring of both).  codeloop's ranked pass@1 asks whether the one program the strategy put
-first passes (inside a consensus set the most sampled program, then sample order, decides).
-CodeT's own evaluation scores a ranking by expectation: a random program of the top
-consensus set (pass@k: of each of the top k sets), and the unbiased pass@k over all samples
-for a task without consensus.  The codet strategy returns its consensus sets as tie groups,
-`codeloop run` scores every program of the top sets and reports that figure as
-"pass_at_k_ties", so the two can be compared with the paper's number like for like.
+scoring of both).  CodeT's own evaluation scores a ranking by expectation: a random program
+of the top consensus set (pass@k: of each of the top k sets), and the unbiased pass@k over
+all samples for a task without consensus.  That is what the paper's 36.7 means, and the
+figure the pass@1 goal compares with it (`pass_at_k_ties` of the run's JSON: the codet
+strategy returns its consensus sets as tie groups and `codeloop run` scores every program
+of the top sets).  The top program's pass@1 (does the one program the strategy put first
+pass; inside a consensus set the most sampled program, then sample order, decides) is
+printed too, labelled, and not compared with the paper.
 
 Load.  Per-test limits are wall clock (CodeT's 0.1 s), so the timings, and a few verdicts,
 depend on what else the machine is doing: the load average is printed before and after.
@@ -32,21 +33,27 @@ descendant that was waited for): usually a sandboxed program, held to the run's 
 and possibly too short-lived for the sampler to see.
 
 Baselines.  By default the figures for CodeT are QUOTED, not re-run: the CodeT paper
-reports ranked pass@1 36.7 for CodeGen-Mono-16B on HumanEval; CodeT's own code, run on this
-very data, gives 36.75 in 528 s with 4.4 GB peak memory (figures from the issue).  CodeT's
-code is not in this repository and is not copied.  This machine's speed drifts by more than
-the margin of the 5x goal within an hour (docs/run.md), so where a checkout of CodeT is at
-hand, `--codet-repo PATH` measures it side by side instead: codeloop, then CodeT's own
-main.py on the same recorded files (as its README runs it, with numpy from
-`--codet-python`), then codeloop again; the speed-up is CodeT's wall time over the mean of
-the two codeloop runs around it.  CodeT's harness runs the generated programs without a
-sandbox (its `reliability_guard` only), so when the benchmark runs as root it starts
-CodeT's code as uid 65534 (nobody) in a scratch folder of its own.  Each run also reads a
-machine gauge (the CPU time of a fixed Python loop) before and after.
+reports pass@1 36.7 for CodeGen-Mono-16B on HumanEval; CodeT's own code, run on this very
+data, gives 36.75 in 528 s with 4.4 GB peak memory (figures from the issue, another day).
+CodeT's code is not in this repository and is not copied.  A goal whose baseline was not
+run side by side in this run is not judged: it prints "n/a (baseline quoted)" (this
+machine's speed drifts by more than the margin of the 5x goal within an hour,
+docs/run.md).  Where a checkout of CodeT is at hand, `--codet-repo PATH` measures it side
+by side: codeloop, then CodeT's own main.py on the same recorded files (as its README runs
+it, with numpy from `--codet-python`), then codeloop again; the speed-up is CodeT's wall
+time over the mean of the two codeloop runs around it.  CodeT's harness runs the generated
+programs without a sandbox (its `reliability_guard` only), so when the benchmark runs as
+root it starts CodeT's code as uid 65534 (nobody) in a scratch folder of its own.  Each run
+also reads a machine gauge (the CPU time of a fixed Python loop) before and after.
+
+Speed-ups.  codet's defaults run every generated test, as CodeT does; `--also-speedups`
+adds one codeloop run with the settings that trade results for speed (SPEEDUPS) and prints
+its figures in a column of their own, never judged against a goal.
 
 Usage::
 
     python bench/codet_replay.py [--limit N] [--json OUT.json] [--workers N] [--setting k=v ...]
+        [--also-speedups]
     python bench/codet_replay.py --codet-repo ~/src/CodeT [--codet-python PYTHON] [--json OUT.json]
 """
 
@@ -72,13 +79,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import goal, machine, shared_data_dir, table, venv_tool, write_json  # noqa: E402
 
-PAPER_PASS1 = 36.7  # CodeT paper, CodeGen-Mono-16B, HumanEval, ranked pass@1
-CODET_CODE_PASS1 = 36.75  # CodeT's own code on this data (quoted)
+PAPER_PASS1 = 36.7  # CodeT paper, CodeGen-Mono-16B, HumanEval, pass@1 by expectation over ties
+CODET_CODE_PASS1 = 36.75  # CodeT's own code on this data, its scoring (quoted)
 CODET_CODE_WALL_S = 528.0  # quoted
 CODET_CODE_PEAK_BYTES = 4.4e9  # quoted
 GOAL_POINTS = 1.0
 GOAL_SPEEDUP = 5.0
 GOAL_PEAK_BYTES = 1e9  # 1 GB
+# the codet settings that trade results for speed (off by default): --also-speedups
+SPEEDUPS = ["max_timeouts_in_a_row=2"]
 
 
 def _children() -> dict[int, list[int]]:
@@ -360,7 +369,8 @@ def main() -> None:
         default=None,
         metavar="PATH",
         help="a checkout of github.com/microsoft/CodeT: run its main.py on the same data, "
-        "between two codeloop runs, and compare with that instead of the quoted 528 s",
+        "between two codeloop runs, and judge the speed goal against that (without it the "
+        "528 s baseline is quoted and the goal is not judged)",
     )
     parser.add_argument(
         "--codet-python",
@@ -368,9 +378,18 @@ def main() -> None:
         metavar="PYTHON",
         help="the interpreter for CodeT's code (needs numpy; default: this one)",
     )
-    # formerly skipped an untimed second pass; the run now scores ties itself: ignored
+    parser.add_argument(
+        "--also-speedups",
+        action="store_true",
+        help="one more codeloop run with the speed-ups that change results "
+        f"({', '.join(SPEEDUPS)}), reported beside the faithful figures (never judged)",
+    )
     parser.add_argument("--no-ties", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.no_ties:
+        # it once skipped an untimed second pass; the run now scores tie groups itself,
+        # and a flag that is accepted and ignored would misreport what was measured
+        parser.error("--no-ties is gone: the run scores CodeT's tie groups itself, always")
     if args.codet_repo is not None and (args.limit or args.store):
         parser.error("--codet-repo runs all 164 tasks into stores of its own: no --limit, --store")
     main_py = codet_main(args.codet_repo) if args.codet_repo is not None else None
@@ -378,11 +397,13 @@ def main() -> None:
     data = shared_data_dir() / "codet"
     codeloop = venv_tool("codeloop")
     print("machine:", json.dumps(machine()))
+    fast: Measured | None = None
+    fast_result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="codet-replay-") as name:
         scratch = Path(name)
         out_json = scratch / "out.json"
 
-        def codeloop_cmd(store: Path) -> list[str]:
+        def codeloop_cmd(store: Path, settings: list[str]) -> list[str]:
             if store.exists():
                 sys.exit(f"{store} exists: the benchmark measures a cold run into a new store")
             cmd = [
@@ -400,7 +421,7 @@ def main() -> None:
                 str(store),
                 "--no-cache",
             ]
-            for item in args.setting:
+            for item in settings:
                 cmd += ["--setting", item]
             if args.limit:
                 cmd += ["--limit", str(args.limit)]
@@ -408,7 +429,8 @@ def main() -> None:
                 cmd += ["--workers", str(args.workers)]
             return cmd
 
-        first_cmd = codeloop_cmd(Path(args.store) if args.store else scratch / "run.sqlite")
+        store = Path(args.store) if args.store else scratch / "run.sqlite"
+        first_cmd = codeloop_cmd(store, args.setting)
         print("command:", " ".join(first_cmd))
         sys.stdout.flush()
         ours, result = run_codeloop(first_cmd, out_json, args.timeout)
@@ -422,13 +444,18 @@ def main() -> None:
             codet = run_codet(main_py, args.codet_python, data, scratch, args.timeout)
             codet_k = codet_pass_at_k(codet.stderr + codet.stdout)
             again, result_again = run_codeloop(
-                codeloop_cmd(scratch / "run-again.sqlite"), out_json, args.timeout
+                codeloop_cmd(scratch / "run-again.sqlite", args.setting), out_json, args.timeout
             )
             runs.append(again)
             if result_again["pass_at_k"] != result["pass_at_k"]:
                 print("note: the second codeloop run's ranked pass@k differs from the first's")
+        if args.also_speedups:
+            fast_cmd = codeloop_cmd(scratch / "run-fast.sqlite", [*args.setting, *SPEEDUPS])
+            print("with the speed-ups:", " ".join(fast_cmd))
+            sys.stdout.flush()
+            fast, fast_result = run_codeloop(fast_cmd, out_json, args.timeout)
 
-    pass1 = 100 * result["pass_at_k"]["1"]
+    top1 = 100 * result["pass_at_k"]["1"]
     ties = result.get("pass_at_k_ties", {})
     tasks = result["tasks_finished"]
     full = tasks == 164
@@ -436,42 +463,67 @@ def main() -> None:
     cpu_s = statistics.mean(run.cpu_s for run in runs)
     peak = max(run.peak_bytes for run in runs)
     peak_own = max(run.peak_own_bytes for run in runs)
-    baseline_wall = codet.wall_s if codet is not None else CODET_CODE_WALL_S
     baseline_peak = codet.peak_bytes if codet is not None else CODET_CODE_PEAK_BYTES
     codet_pass1 = 100 * codet_k["1"] if "1" in codet_k else None
-    last = "CodeT code (this run)" if codet is not None else "CodeT code (quoted)"
+    last = "CodeT code (this run)" if codet is not None else "CodeT code (QUOTED)"
     walls = ", ".join(f"{run.wall_s:.1f}" for run in runs)
-    rows = [
-        (
-            "ranked pass@1 (points)",
-            f"{pass1:.2f}",
-            f"{PAPER_PASS1:.2f}",
-            "-" if codet is not None else f"{CODET_CODE_PASS1:.2f}",
-        ),
-        (
+    fast_ties = fast_result.get("pass_at_k_ties", {})
+
+    def fast_cell(value: str) -> list[str]:
+        return [value] if fast is not None else []
+
+    rows = []
+    for k, value in ties.items():
+        paper = f"{PAPER_PASS1:.2f}" if k == "1" else "-"
+        theirs = f"{100 * codet_k[k]:.2f}" if k in codet_k else "-"
+        if codet is None and k == "1":
+            theirs = f"{CODET_CODE_PASS1:.2f}"
+        rows.append(
+            [
+                f"pass@{k}, ties by expectation (CodeT's scoring)",
+                f"{100 * value:.2f}",
+                paper,
+                theirs,
+                *fast_cell(f"{100 * fast_ties[k]:.2f}" if k in fast_ties else "-"),
+            ]
+        )
+    for k in ("1", "2", "5", "10"):
+        if k in result["pass_at_k"]:
+            fast_k = fast_result.get("pass_at_k", {})
+            rows.append(
+                [
+                    f"ranked pass@{k}, top program{'s' if k != '1' else ''} (not CodeT's scoring)",
+                    f"{100 * result['pass_at_k'][k]:.2f}",
+                    "-",
+                    "-",
+                    *fast_cell(f"{100 * fast_k[k]:.2f}" if k in fast_k else "-"),
+                ]
+            )
+    rows += [
+        [
             "wall time (s)" + (" (mean of the two runs)" if len(runs) > 1 else ""),
             f"{wall:.1f}",
             "-",
-            f"{baseline_wall:.1f}",
-        ),
-        (
+            f"{codet.wall_s:.1f}" if codet is not None else f"{CODET_CODE_WALL_S:.1f}",
+            *fast_cell(f"{fast.wall_s:.1f}" if fast else ""),
+        ],
+        [
             "CPU time, all processes (s)",
             f"{cpu_s:.1f}",
             "-",
             f"{codet.cpu_s:.1f}" if codet is not None else "-",
-        ),
-        ("peak memory (PSS), process tree", gb(peak), "-", gb(baseline_peak)),
-        ("peak memory (PSS), CLI + zygotes", gb(peak_own), "-", "-"),
-        ("largest single process (max RSS)", gb(largest), "-", "-"),
+            *fast_cell(f"{fast.cpu_s:.1f}" if fast else ""),
+        ],
+        [
+            "peak memory (PSS), process tree",
+            gb(peak),
+            "-",
+            gb(baseline_peak),
+            *fast_cell(gb(fast.peak_bytes) if fast else ""),
+        ],
+        ["peak memory (PSS), CLI + zygotes", gb(peak_own), "-", "-", *fast_cell("")],
+        ["largest single process (max RSS)", gb(largest), "-", "-", *fast_cell("")],
     ]
-    for k in ("2", "5", "10"):
-        if k in result["pass_at_k"]:
-            rows.append((f"ranked pass@{k}", f"{100 * result['pass_at_k'][k]:.2f}", "-", "-"))
-    for k, value in ties.items():
-        theirs = f"{100 * codet_k[k]:.2f}" if k in codet_k else "-"
-        rows.append(
-            (f"pass@{k}, ties by expectation (CodeT's scoring)", f"{100 * value:.2f}", "-", theirs)
-        )
     print(f"\nCodeT on recorded CodeGen-Mono-16B outputs, HumanEval ({tasks} tasks)")
     if codet is not None:
         print(
@@ -480,10 +532,13 @@ def main() -> None:
         )
     else:
         print(
-            "baselines are QUOTED (CodeT paper; CodeT's own code on this data), not re-run "
-            "here: --codet-repo PATH runs CodeT's code side by side\n"
+            "CodeT's code was NOT run here: its figures are QUOTED (another day), so goals "
+            "against them are not judged; --codet-repo PATH runs it side by side\n"
         )
-    print(table(["figure", "codeloop (measured)", "CodeT paper", last], rows))
+    headers = ["figure", "codeloop (defaults)", "CodeT paper", last]
+    if fast is not None:
+        headers.append(f"codeloop, {', '.join(SPEEDUPS)}")
+    print(table(headers, rows))
     if ties:
         print(
             f"\nties by expectation: {result['tasks_with_ties']} tasks scored over their tie "
@@ -491,30 +546,30 @@ def main() -> None:
             "(unbiased pass@k over all their samples); scored within the timed run"
         )
     print(
+        "top program: the one the strategy ranked first (inside a consensus set the most "
+        "sampled, then sample order); shown for reference, not compared with the paper"
+    )
+    print(
         f"\nerrors: {result['errors']}, model calls {result['cost']['calls']}, "
         f"strategy executions {result['cost']['executions']}, "
         f"scoring runs {result['scoring_executions']}"
     )
-    speed_name = (
-        f">= 5x faster than CodeT's code run here ({baseline_wall:.0f} s)"
-        if codet is not None
-        else f">= 5x faster than CodeT's code ({CODET_CODE_WALL_S:.0f} s, quoted)"
-    )
-    checks = {
-        "ranked pass@1 (top program) within 1 point of 36.7": abs(pass1 - PAPER_PASS1)
-        <= GOAL_POINTS,
-        speed_name: baseline_wall / wall >= GOAL_SPEEDUP,
-        "peak memory <= 1 GB": peak <= GOAL_PEAK_BYTES,
-    }
+    checks: dict[str, bool | None] = {}
     if "1" in ties:
-        tie_pass1 = 100 * ties["1"]
         checks["pass@1 scored as CodeT does (ties by expectation) within 1 point of 36.7"] = (
-            abs(tie_pass1 - PAPER_PASS1) <= GOAL_POINTS
+            abs(100 * ties["1"] - PAPER_PASS1) <= GOAL_POINTS
         )
+    if codet is not None:
+        checks[f">= 5x faster than CodeT's code run here ({codet.wall_s:.0f} s)"] = (
+            codet.wall_s / wall >= GOAL_SPEEDUP
+        )
+    else:
+        checks[f">= 5x faster than CodeT's code ({CODET_CODE_WALL_S:.0f} s, quoted)"] = None
+    checks["peak memory <= 1 GB"] = peak <= GOAL_PEAK_BYTES
     print()
     for name, met in checks.items():
         # pass@1 and wall time of a partial run say nothing about the full figure
-        partial = not full and not name.startswith("peak")
+        partial = not full and not name.startswith("peak") and met is not None
         print(f"goal: {name}: {'n/a (partial run)' if partial else goal(met)}")
     if not full:
         print(f"(only {tasks} of 164 tasks: pass@1 and time are not comparable)")
@@ -532,8 +587,18 @@ def main() -> None:
         )
         if codet_pass1 is not None:
             print(f"CodeT's code's own pass@1 here: {codet_pass1:.2f}")
-    print(f"speed-up over the quoted 528 s: {CODET_CODE_WALL_S / wall:.1f}x")
+    print(
+        f"wall time against the quoted {CODET_CODE_WALL_S:.0f} s (another day; not a goal): "
+        f"{CODET_CODE_WALL_S / wall:.1f}x"
+    )
+    if fast is not None:
+        print(
+            f"with {', '.join(SPEEDUPS)} (changes results, off by default): {fast.wall_s:.1f} s, "
+            f"{fast.cpu_s:.1f} CPU-s"
+        )
     gauges = [("codeloop", ours)] + ([("CodeT", codet), ("codeloop", runs[1])] if codet else [])
+    if fast is not None:
+        gauges.append(("codeloop with speed-ups", fast))
     print(
         "machine gauge (a fixed Python loop, CPU s): "
         + "; ".join(
@@ -548,6 +613,7 @@ def main() -> None:
             "machine": machine(),
             "tasks": tasks,
             "pass_at_k": result["pass_at_k"],
+            "pass_at_1_top_program": top1 / 100,
             "wall_s": wall,
             "walls_s": [run.wall_s for run in runs],
             "cpu_s": cpu_s,
@@ -572,10 +638,21 @@ def main() -> None:
                 "codet_code_peak_bytes": codet.peak_bytes,
                 "codet_code_pass_at_k": codet_k,
             },
+            # None: the goal's baseline was quoted, not run side by side: not judged
             "goals": checks,
             "pass_at_k_ties": ties,
             "tasks_with_ties": result.get("tasks_with_ties", 0),
             "tasks_without_consensus": result.get("tasks_without_consensus", 0),
+            "with_speedups": None
+            if fast is None
+            else {
+                "settings": SPEEDUPS,
+                "wall_s": fast.wall_s,
+                "cpu_s": fast.cpu_s,
+                "peak_tree_pss_bytes": fast.peak_bytes,
+                "pass_at_k": fast_result["pass_at_k"],
+                "pass_at_k_ties": fast_ties,
+            },
             "config": result["config"],
         },
     )

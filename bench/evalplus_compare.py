@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     add_comparison_args,
     codeloop_evaluate,
+    default_workers,
     first_lines,
     goal,
     isolation_note,
@@ -321,8 +322,8 @@ def main() -> None:
     add_comparison_args(parser)
     args = parser.parse_args()
     set_tool_timeout(args.tool_timeout)
-    cores = os.cpu_count() or 1
-    parallel = args.evalplus_parallel or args.workers or cores
+    workers = args.workers or default_workers()
+    parallel = args.evalplus_parallel or workers
 
     with temp_workdir("codeloop-evalplus-", args.keep) as workdir:
         if args.samples:
@@ -355,7 +356,7 @@ def main() -> None:
             flush=True,
         )
 
-        common = ["--workers", str(args.workers)] if args.workers else []
+        common = ["--workers", str(workers)]
         if args.fixed_timeout:
             mode = ["--timeout", str(args.fixed_timeout), *common]
             mode_name = f"fixed {args.fixed_timeout:g}s"
@@ -443,7 +444,9 @@ def main() -> None:
         )
         print()
         print(table(headers, rows))
-        print(f"speed-up goal >= {GOAL_SPEED_UP:g}x: {goal(speed >= GOAL_SPEED_UP)}")
+        speed_met = speed >= GOAL_SPEED_UP if parallel == workers else None
+        verdict = goal(speed_met) if speed_met is not None else "n/a (workers differ)"
+        print(f"speed-up goal >= {GOAL_SPEED_UP:g}x: {verdict}")
         print(f"EvalPlus ground truth: {gt_text}")
         print(f"codeloop reference outputs: {ref_text}")
         notes = [
@@ -489,7 +492,7 @@ def main() -> None:
                     "command": cl["command"],
                 },
                 "speed_up": speed,
-                "goal_met": speed >= GOAL_SPEED_UP,
+                "goal_met": speed_met,
                 "verdicts": {k: v for k, v in comparison.items() if k != "differences"},
                 "differences": [
                     {k: v for k, v in d.items() if k != "solution"}

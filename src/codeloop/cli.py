@@ -276,6 +276,14 @@ def run_command(
     ] = None,
     k: Annotated[str, typer.Option("--k", help="Ranked pass@k values.")] = "1,2,5,10",
     dataset_file: DatasetFileOption = None,
+    task_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task-option",
+            help="Dataset option key=value (repeatable), e.g. fix_docstring_examples=true "
+            "(humaneval, humaneval+; off by default).",
+        ),
+    ] = None,
     timeout: Annotated[
         float, typer.Option(help="Scoring: seconds per program (fixed limits).")
     ] = 3.0,
@@ -322,6 +330,7 @@ def run_command(
             run_budget=parse_budget(run_budget),
             limit=limit,
             dataset_file=dataset_file,
+            task_options=dict(parse_setting(item) for item in task_option or []),
             store=str(store) if store else None,
             cache=str(cache) if cache else None,
             use_cache=not no_cache,

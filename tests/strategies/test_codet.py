@@ -5,14 +5,9 @@ import pytest
 from codeloop.extract import CODET_STOPS
 from codeloop.models import MockBackend
 from codeloop.strategies import SolveContext, make_strategy
-from codeloop.strategies.codet import (
-    ImportTimes,
-    LoadProfile,
-    load_profile,
-    rank_consensus,
-)
+from codeloop.strategies.codet import CodeTSettings, load_profile, rank_consensus
 from codeloop.strategies.common import split_assertions
-from codeloop.types import Budget, GenerationRequest, Status
+from codeloop.types import Budget, GenerationRequest
 
 from .helpers import ADD_PROMPT, add_view, fenced, usage_adds_up
 
@@ -142,13 +137,34 @@ def passed_by_loop(solution) -> dict[str, list[int]]:
     }
 
 
-async def test_two_timeouts_in_a_row_fail_the_rest(executor):
+async def test_by_default_every_test_runs(executor):
+    """CodeT runs every test: a program that hangs on two tests in a row still runs the
+    rest (the in-a-row cut is an option, off by default)."""
+    assert CodeTSettings().max_timeouts_in_a_row is None
+    assert CodeTSettings().max_timeouts is None
     backend = by_purpose(
         [HANGS_FROM_FIVE, HANGS_ON_FIVE_AND_SEVEN, "    return a + b\n"],
         [FIVE_TESTS],
         name="replay:x",
     )
     solution = await solve(backend, executor, n=3, m=1, test_time_limit_s=0.05)
+    passed = passed_by_loop(solution)
+    assert passed["return a + b"] == [0, 1, 2, 3, 4]
+    assert passed[loop_of(HANGS_FROM_FIVE)] == [2, 4]  # tests 0, 1 and 3 time out
+    assert passed[loop_of(HANGS_ON_FIVE_AND_SEVEN)] == [1, 2, 4]
+    executions = [n for n in solution.trace if n.kind == "execution"]
+    assert [e.metadata["status"] for e in executions].count("timeout") == 5
+
+
+async def test_two_timeouts_in_a_row_fail_the_rest_when_asked(executor):
+    backend = by_purpose(
+        [HANGS_FROM_FIVE, HANGS_ON_FIVE_AND_SEVEN, "    return a + b\n"],
+        [FIVE_TESTS],
+        name="replay:x",
+    )
+    solution = await solve(
+        backend, executor, n=3, m=1, test_time_limit_s=0.05, max_timeouts_in_a_row=2
+    )
     passed = passed_by_loop(solution)
     assert passed["return a + b"] == [0, 1, 2, 3, 4]
     # timeouts on tests 0 and 3, with passes between: every test runs
@@ -159,25 +175,10 @@ async def test_two_timeouts_in_a_row_fail_the_rest(executor):
     assert [e.metadata["status"] for e in executions].count("timeout") == 4
 
 
-async def test_timeout_caps_can_be_lifted_or_counted_in_all(executor):
+async def test_timeouts_can_be_capped_in_all(executor):
     programs = [HANGS_FROM_FIVE, HANGS_ON_FIVE_AND_SEVEN, "    return a + b\n"]
     backend = by_purpose(programs, [FIVE_TESTS], name="replay:x")
-    uncapped = await solve(
-        backend, executor, n=3, m=1, test_time_limit_s=0.05, max_timeouts_in_a_row=None
-    )
-    passed = passed_by_loop(uncapped)
-    assert passed[loop_of(HANGS_FROM_FIVE)] == [2, 4]  # tests 0, 1 and 3 time out
-    assert passed[loop_of(HANGS_ON_FIVE_AND_SEVEN)] == [1, 2, 4]
-    backend = by_purpose(programs, [FIVE_TESTS], name="replay:x")
-    one_in_all = await solve(
-        backend,
-        executor,
-        n=3,
-        m=1,
-        test_time_limit_s=0.05,
-        max_timeouts_in_a_row=None,
-        max_timeouts=1,
-    )
+    one_in_all = await solve(backend, executor, n=3, m=1, test_time_limit_s=0.05, max_timeouts=1)
     passed = passed_by_loop(one_in_all)
     assert passed[loop_of(HANGS_FROM_FIVE)] == []
     assert passed[loop_of(HANGS_ON_FIVE_AND_SEVEN)] == []  # stopped at its first timeout
@@ -270,79 +271,33 @@ def test_load_profile():
         assert load_profile(code).runs_code, code
 
 
-def test_import_times_learns_from_probes():
-    times = ImportTimes()
-    only_torch = LoadProfile(False, frozenset({"torch"}))
-    numpy_and_torch = LoadProfile(False, frozenset({"numpy", "torch"}))
-    times.learn(LoadProfile(False, frozenset({"numpy"})), Status.PASSED)
-    assert times.all_fast(LoadProfile(False, frozenset({"numpy"})))
-    times.learn(numpy_and_torch, Status.TIMEOUT)  # numpy is fast: torch is to blame
-    assert times.known_slow(only_torch) is None  # once may be a busy machine
-    times.learn(only_torch, Status.TIMEOUT)
-    assert times.known_slow(numpy_and_torch) == "torch"
-    times.learn(LoadProfile(True, frozenset({"pandas"})), Status.TIMEOUT)  # ran code too
-    times.learn(LoadProfile(True, frozenset({"pandas"})), Status.TIMEOUT)
-    assert times.known_slow(LoadProfile(False, frozenset({"pandas"}))) is None
-
-
-def test_import_times_gives_up_on_a_module_that_twice_ran_out_of_memory_or_broke():
-    times = ImportTimes()
-    torch = LoadProfile(False, frozenset({"torch"}))
-    times.learn(torch, Status.MEMORY)
-    assert times.known_slow(torch) is None
-    times.learn(torch, Status.EXITED_EARLY)
-    assert times.known_slow(torch) == "torch"
-    tf = LoadProfile(False, frozenset({"tf"}))
-    times.learn(tf, Status.ERROR, "ImportError", "libcuda.so: cannot open shared object")
-    times.learn(tf, Status.ERROR, "ImportError", "libcuda.so: cannot open shared object")
-    assert times.known_slow(tf) == "tf"
-    # the probe's own failure (the program defines no entry point) is not the import's
-    np = LoadProfile(False, frozenset({"numpy"}))
-    for _ in range(3):
-        times.learn(np, Status.ERROR, "NameError", "name 'add' is not defined")
-    assert times.known_slow(np) is None
-
-
-def test_import_times_learns_which_modules_are_not_installed():
-    times = ImportTimes()
-    cv2 = LoadProfile(False, frozenset({"numpy", "cv2"}))
-    times.learn(cv2, Status.ERROR, "ModuleNotFoundError", "No module named 'cv2'")
-    assert times.known_missing(LoadProfile(False, frozenset({"cv2"}))) == "cv2"
-    assert times.known_missing(LoadProfile(False, frozenset({"numpy"}))) is None
-    # a dependency the program does not import itself, a submodule, another error, a
-    # program that ran code first (it may have changed sys.path): nothing learned
-    pandas = LoadProfile(False, frozenset({"pandas"}))
-    times.learn(pandas, Status.ERROR, "ModuleNotFoundError", "No module named 'pytz'")
-    times.learn(pandas, Status.ERROR, "ModuleNotFoundError", "No module named 'pandas.x'")
-    times.learn(pandas, Status.ERROR, "ImportError", "No module named 'pandas'")
-    times.learn(
-        LoadProfile(True, frozenset({"flask"})),
-        Status.ERROR,
-        "ModuleNotFoundError",
-        "No module named 'flask'",
-    )
-    assert times.missing == {"cv2"}
-
-
-async def test_a_program_importing_a_module_known_missing_gets_no_run(executor):
-    """The strategy (one per run) learns from the first program's load probe that the
-    module is not installed; a later task's program importing it passes nothing, unrun."""
+async def test_a_task_is_solved_alike_whatever_was_solved_before(executor):
+    """One strategy object serves a whole run: what one task's programs showed (here, that
+    a module is not installed) must not change another task's runs or result."""
     absent = "zz_codeloop_absent_module"
-    strategy = make_strategy("codet", n=1, m=1)
-    solutions = []
-    for body in ("return a + b", "return b + a"):
-        backend = by_purpose(
-            [f"    {body}\nimport {absent}\n"], ["add(1, 2) == 3\n"], name="replay:x"
-        )
-        ctx = SolveContext(VIEW, backend, executor, Budget())
-        solutions.append(await strategy(ctx))
-    first, second = solutions
-    assert first.usage.executions == 1  # the load probe, which fails
-    assert second.usage.executions == 0
-    skipped = [n for n in second.trace if n.kind == "skipped"]
-    assert skipped and absent in skipped[0].content and "not installed" in skipped[0].content
-    ranking = [n for n in second.trace if n.kind == "ranking"][0]
-    assert ranking.metadata["sets"][0]["score"] == 0.0
+    tasks = {
+        "imports": f"    return a + b\nimport {absent}\n",
+        "again": f"    return b + a\nimport {absent}\n",
+        "plain": "    return a + b\n",
+    }
+
+    async def solve_in(order: list[str]) -> dict[str, tuple[int, list[list[int]]]]:
+        strategy = make_strategy("codet", n=1, m=1)
+        outcomes = {}
+        for name in order:
+            backend = by_purpose([tasks[name]], ["add(1, 2) == 3\n"], name="replay:x")
+            solution = await strategy(SolveContext(VIEW, backend, executor, Budget()))
+            ranking = [n for n in solution.trace if n.kind == "ranking"][0]
+            sets = [s["tests_passed"] for s in ranking.metadata["sets"]]
+            outcomes[name] = (solution.usage.executions, sets)
+        return outcomes
+
+    forward = await solve_in(["imports", "plain", "again"])
+    backward = await solve_in(["again", "plain", "imports"])
+    assert forward == backward
+    # each program importing the missing module gets its own load probe, which fails
+    assert forward["imports"] == forward["again"] == (1, [[]])
+    assert forward["plain"] == (1, [[0]])
 
 
 async def test_equivalent_programs_share_one_run(executor):

@@ -75,18 +75,35 @@ async def test_second_attempt_carries_the_reflection(executor):
     assert usage_adds_up(solution)
 
 
-async def test_visible_tests_run_with_the_generated_ones(executor):
+async def test_visible_tests_run_with_the_generated_ones_when_asked(executor):
     backend = scripted([RIGHT], [])
-    solution = await solve(backend, executor, view=add_view(((2, 3), 5)))
+    solution = await solve(backend, executor, view=add_view(((2, 3), 5)), use_visible_tests=True)
     execution = [n for n in solution.trace if n.kind == "execution"][0]
     assert execution.metadata["total"] == 4 and execution.metadata["passed"] == 4
+
+
+async def test_defaults_are_the_released_codes(executor):
+    """Only generated tests (the released code uses visible tests for LeetCode only), tests
+    and reflections at its chat default 0.2, code greedily, the latest reflection only."""
+    backend = scripted(
+        [WRONG, fenced("return a * b"), RIGHT], ["FIRST-REFLECTION", "SECOND-REFLECTION"]
+    )
+    solution = await solve(backend, executor, view=add_view(((2, 3), 5)))
+    execution = [n for n in solution.trace if n.kind == "execution"][0]
+    assert execution.metadata["total"] == 3  # the generated tests, not the visible one
+    assert [r.sampling.temperature for r in requests(backend, "tests")] == [0.2]
+    assert {r.sampling.temperature for r in requests(backend, "reflection")} == {0.2}
+    assert {r.sampling.temperature for r in requests(backend, "code")} == {0.0}
+    third = requests(backend, "code")[2].messages[-1].content
+    assert "FIRST-REFLECTION" not in third and "SECOND-REFLECTION" in third
+    assert "return a + b" in solution.programs[0]
 
 
 async def test_memory_accumulates_reflections(executor):
     backend = scripted(
         [WRONG, fenced("return a * b"), RIGHT], ["FIRST-REFLECTION", "SECOND-REFLECTION"]
     )
-    solution = await solve(backend, executor, rounds=3)
+    solution = await solve(backend, executor, rounds=3, memory=None)
     third = requests(backend, "code")[2].messages[-1].content
     assert "FIRST-REFLECTION" in third and "SECOND-REFLECTION" in third
     assert "return a + b" in solution.programs[0]

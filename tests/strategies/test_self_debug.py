@@ -104,3 +104,12 @@ async def test_independent_sessions_are_ranked(executor):
     solution = await solve(backend, executor, n=2, rounds=1)
     assert len(solution.programs) == 2
     assert "a + b" in solution.programs[0] and "a - b" in solution.programs[1]
+
+
+async def test_by_default_it_debugs_up_to_the_papers_ten_turns(executor):
+    wrong = [fenced(f"return a * b + {100 + i}") for i in range(12)]  # wrong, each different
+    backend = MockBackend(wrong)
+    solution = await solve(backend, executor)
+    programs = [n for n in solution.trace if n.kind == "program"]
+    assert len(programs) == 11  # the first program and ten repairs
+    assert {r.sampling.temperature for r in backend.requests} == {0.0}

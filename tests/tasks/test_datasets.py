@@ -86,9 +86,46 @@ def test_humaneval(humaneval):
         (code,) = task.hidden_tests["base"]
         assert code.kind is TestKind.CODE and code.code == task.metadata["test"]
         assert task.metadata["check_conversion_reason"]
-    assert sum(1 for t in humaneval.values() if t.visible_tests) == 150
+    # the docstring examples as written, the four tasks' wrong ones included (leaving them
+    # out is an option, below)
+    assert sum(1 for t in humaneval.values() if t.visible_tests) == 151
     for task_id, wrong in WRONG_DOCSTRING_EXAMPLES.items():
-        assert not wrong & {t.source for t in humaneval[task_id].visible_tests}
+        assert wrong <= {t.source for t in humaneval[task_id].visible_tests}
+
+
+def test_humaneval_can_leave_out_the_wrong_docstring_examples(humaneval):
+    fixed = {
+        t.task_id: t for t in load_tasks("humaneval", options={"fix_docstring_examples": True})
+    }
+    assert sum(1 for t in fixed.values() if t.visible_tests) == 150
+    for task_id, task in fixed.items():
+        wrong = WRONG_DOCSTRING_EXAMPLES.get(task_id, frozenset())
+        kept = [t for t in humaneval[task_id].visible_tests if t.source not in wrong]
+        assert task.visible_tests == tuple(kept)
+    assert sum(len(w) for w in WRONG_DOCSTRING_EXAMPLES.values()) == 6
+    off = load_tasks("humaneval", options={"fix_docstring_examples": False})
+    assert [t.visible_tests for t in off] == [t.visible_tests for t in humaneval.values()]
+
+
+@needs_data
+def test_humaneval_plus_takes_the_docstring_option_too(humaneval_plus):
+    fixed = {
+        t.task_id: t for t in load_tasks("humaneval+", options={"fix_docstring_examples": True})
+    }
+    for task_id, wrong in WRONG_DOCSTRING_EXAMPLES.items():
+        assert wrong <= {t.source for t in humaneval_plus[task_id].visible_tests}
+        assert not wrong & {t.source for t in fixed[task_id].visible_tests}
+
+
+def test_task_options_are_checked(tmp_path):
+    with pytest.raises(TaskLoadError, match="no task option 'fix_docstrings'"):
+        load_tasks("humaneval", options={"fix_docstrings": True})
+    with pytest.raises(TaskLoadError, match="expected true or false"):
+        load_tasks("humaneval", options={"fix_docstring_examples": "yes"})
+    with pytest.raises(TaskLoadError, match="it takes: none"):
+        load_tasks("mbpp", options={"fix_docstring_examples": True})
+    with pytest.raises(TaskLoadError, match="only for named datasets"):
+        load_tasks(str(tmp_path / "tasks.jsonl"), options={"fix_docstring_examples": True})
 
 
 @needs_data
@@ -108,7 +145,7 @@ def test_humaneval_plus(humaneval_plus, humaneval):
     assert humaneval_plus["HumanEval/2"].hidden_tests["base"][0].args == (3.5,)
     # the reference is prompt + canonical solution, as EvalPlus runs it
     assert humaneval_plus["HumanEval/0"].reference.startswith(humaneval["HumanEval/0"].prompt)
-    assert sum(1 for t in humaneval_plus.values() if t.visible_tests) == 150
+    assert sum(1 for t in humaneval_plus.values() if t.visible_tests) == 151  # as humaneval
 
 
 @needs_data

@@ -105,6 +105,8 @@ class RunOptions:
     run_budget: Budget = field(default_factory=Budget)  # all tasks together
     limit: int | None = None  # the first N tasks
     dataset_file: str | None = None
+    # the dataset's task options (codeloop.tasks.TASK_OPTIONS), part of the run's config
+    task_options: Mapping[str, Any] = field(default_factory=dict)
     store: str | None = None
     cache: str | None = None  # response cache file; None: beside the store, or ~/.cache
     use_cache: bool = True
@@ -305,7 +307,7 @@ def _view_sha(view: ProblemView) -> str:
 
 def run_config(options: RunOptions) -> dict[str, Any]:
     """What identifies a run: solutions are reused only under exactly this config."""
-    return {
+    config = {
         "v": RUN_VERSION,
         "dataset": options.dataset,
         "dataset_file": options.dataset_file,
@@ -314,6 +316,9 @@ def run_config(options: RunOptions) -> dict[str, Any]:
         "model": options.model,
         "budget": asdict(options.budget),
     }
+    if options.task_options:  # absent when none: runs without them keep their keys
+        config["task_options"] = dict(sorted(options.task_options.items()))
+    return config
 
 
 def run_key_of(options: RunOptions) -> str:
@@ -425,7 +430,9 @@ def resolve_strategy(name: str, settings: Mapping[str, Any]) -> Strategy:
 
 
 def select_tasks(options: RunOptions) -> list[Task]:
-    tasks = load_tasks(options.dataset, dataset_file=options.dataset_file)
+    tasks = load_tasks(
+        options.dataset, dataset_file=options.dataset_file, options=options.task_options
+    )
     if options.limit is not None:
         tasks = tasks[: options.limit]
     return tasks

@@ -1,7 +1,8 @@
 """`reflexion`: Reflexion (Shinn et al., 2023) for programming.
 
 1. The model writes its own unit tests for the function (one call, purpose "tests"); the
-   internal tests are the visible tests plus up to `max_generated_tests` of those.
+   internal tests are up to `max_generated_tests` of those (with `use_visible_tests`, the
+   visible tests too).
 2. It writes an implementation and runs it on the internal tests.
 3. On failure it writes a self-reflection (purpose "reflection"): a few sentences on why the
    implementation is wrong, read from the test results.  Reflections accumulate in memory.
@@ -10,14 +11,18 @@
 
 The answer is the final implementation, as in Reflexion (it may pass fewer internal tests
 than an earlier one: the generated tests can be wrong, and Reflexion trusts the latest
-reflection).  Implementations are decoded greedily (temperature 0), as in Reflexion.
+reflection).
 
-Differences from the released Reflexion code, on purpose: its next-attempt prompt carries
-only the latest reflection, while the paper describes a memory of reflections; here the
-memory holds all of them (`memory=K` keeps the last K).  Its generated tests are sampled at
-random down to 5; here the first `max_generated_tests` distinct, compiling ones are kept, so
-runs repeat exactly.  Visible tests are used too (the released code uses them only for
-LeetCode).  Prompts are zero-shot instructions, not the released few-shot prompts.
+Defaults are the released code's (noahshinn/reflexion, programming_runs): implementations
+decoded greedily (temperature 0), tests and reflections at 0.2 (its chat calls' default),
+5 generated tests, only the latest reflection in the next prompt (`memory=1`; the paper
+bounds the memory at 1 to 3), 4 reflections (`max_iters=5`, the setting of its logged
+HumanEval GPT-4 run), and only generated tests on HumanEval-style tasks (it uses visible
+tests only for LeetCode; `use_visible_tests` adds them).
+
+Differences from the released code, on purpose: its generated tests are sampled at random
+down to 5; here the first `max_generated_tests` distinct, compiling ones are kept, so runs
+repeat exactly.  Prompts are zero-shot instructions, not the released few-shot prompts.
 """
 
 from __future__ import annotations
@@ -51,12 +56,14 @@ from codeloop.types import GenerationRequest, Message, TestCase
 
 @dataclass(frozen=True)
 class ReflexionSettings:
-    rounds: int = 3  # reflections (and new implementations) after the first attempt
+    rounds: int = 4  # reflections (and new implementations) after the first attempt
     max_generated_tests: int = 5
     generate_tests: Literal["always", "if_no_visible", "never"] = "always"
-    memory: int | None = None  # reflections kept in the prompt (None: all)
+    use_visible_tests: bool = False  # run the visible tests as internal tests too
+    memory: int | None = 1  # reflections kept in the prompt (None: all)
     temperature: float | None = 0.0
-    tests_temperature: float | None = 0.0
+    tests_temperature: float | None = 0.2
+    reflection_temperature: float | None = 0.2
     max_tokens: int | None = None
     n: int = 1  # independent trials
     max_failures: int = 10  # failing tests shown in a test report
@@ -68,6 +75,7 @@ class ReflexionSettings:
         at_least("memory", self.memory, 1)
         at_least("temperature", self.temperature, 0.0)
         at_least("tests_temperature", self.tests_temperature, 0.0)
+        at_least("reflection_temperature", self.reflection_temperature, 0.0)
         at_least("max_tokens", self.max_tokens, 1)
         at_least("n", self.n, 1)
         at_least("max_failures", self.max_failures, 1)
@@ -85,7 +93,7 @@ def make_reflexion(**settings: object) -> Strategy:
 
     async def internal_tests(ctx: SolveContext, trial: int) -> list[TestCase]:
         view = ctx.view
-        tests = list(view.visible_tests)
+        tests = list(view.visible_tests) if config.use_visible_tests else []
         wanted = config.generate_tests == "always" or (
             config.generate_tests == "if_no_visible" and not tests
         )
@@ -175,7 +183,11 @@ def make_reflexion(**settings: object) -> Strategy:
                             ),
                         ),
                         n=1,
-                        sampling=sampling,
+                        sampling=sampling_for(
+                            ctx,
+                            temperature=config.reflection_temperature,
+                            max_tokens=config.max_tokens,
+                        ),
                         purpose="reflection",
                     )
                 )

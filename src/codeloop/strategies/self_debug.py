@@ -12,10 +12,11 @@ Feedback variants (the paper's):
 - ``unit_test_explanation``: first the model explains its code line by line ("rubber duck
   debugging"), then the unit test feedback follows and the model fixes the code.
 
-Defaults follow the paper's setting: greedy decoding (temperature 0); the paper allows up
-to 10 debugging turns and reports that most successful repairs happen within 3, so
-`rounds` defaults to 3.  With temperature 0 a repair identical to the program it repairs
-would only repeat itself, so the loop stops there.
+Defaults follow the paper's setting (there is no released code): greedy decoding
+(temperature 0) and up to 10 debugging turns (`rounds`; the paper notes that successful
+debugging mostly ends within the first turns, so a smaller cap saves calls on programs that
+stay wrong, and changes results: it is the caller's choice).  With temperature 0 a repair
+identical to the program it repairs would only repeat itself, so the loop stops there.
 
 The answer is the program that passed the most visible tests, the latest among equals
 (normally the last program, which passes them all).  With `n > 1`, n independent debugging
@@ -50,7 +51,7 @@ from codeloop.types import GenerationRequest, Message
 
 @dataclass(frozen=True)
 class SelfDebugSettings:
-    rounds: int = 3
+    rounds: int = 10  # the paper's maximum number of debugging turns
     feedback: Literal["simple", "unit_test", "unit_test_explanation"] = "unit_test"
     temperature: float | None = 0.0  # the paper decodes greedily
     max_tokens: int | None = None

@@ -9,12 +9,17 @@
 * ``mbpp``: sanitized MBPP in CodeT's format (:mod:`codeloop.tasks.mbpp`).
 
 ``dataset_file`` replaces a named dataset's default file with one of the same format.
+``options`` are a named dataset's task options (:data:`TASK_OPTIONS`), all off by default:
+
+* ``fix_docstring_examples`` (``humaneval``, ``humaneval+``): leave out the four tasks'
+  docstring examples that contradict the reference solution (found by running it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from codeloop.tasks.asserts import ConversionResult, convert_check, first_assert_test
 from codeloop.tasks.docstring import docstring_examples
@@ -28,20 +33,45 @@ from codeloop.tasks.stdout import stdout_matches
 from codeloop.tasks.user import JSONL_SUFFIXES, YAML_SUFFIXES, load_user_file
 from codeloop.types import Task
 
-_LOADERS: dict[str, Callable[[str | Path | None], list[Task]]] = {
+_LOADERS: dict[str, Callable[..., list[Task]]] = {
     "humaneval": load_humaneval,
     "humaneval+": load_humaneval_plus,
     "mbpp": load_mbpp,
     "mbpp+": load_mbpp_plus,
 }
 DATASETS: tuple[str, ...] = tuple(_LOADERS)
+# The options each named dataset takes (every one a bool, off by default).
+TASK_OPTIONS: Mapping[str, tuple[str, ...]] = {
+    "humaneval": ("fix_docstring_examples",),
+    "humaneval+": ("fix_docstring_examples",),
+}
 
 
-def load_tasks(dataset: str, *, dataset_file: str | None = None) -> list[Task]:
+def _checked_options(dataset: str, options: Mapping[str, Any]) -> dict[str, bool]:
+    known = TASK_OPTIONS.get(dataset, ())
+    checked = {}
+    for key, value in options.items():
+        if key not in known:
+            takes = ", ".join(known) if known else "none"
+            raise TaskLoadError(
+                f"dataset {dataset!r} has no task option {key!r} (it takes: {takes})"
+            )
+        if not isinstance(value, bool):
+            raise TaskLoadError(f"task option {key!r}: expected true or false, got {value!r}")
+        checked[key] = value
+    return checked
+
+
+def load_tasks(
+    dataset: str, *, dataset_file: str | None = None, options: Mapping[str, Any] | None = None
+) -> list[Task]:
     """Load a named dataset (one of :data:`DATASETS`) or a user task file."""
-    loader = _LOADERS.get(dataset.strip().lower())
+    name = dataset.strip().lower()
+    loader = _LOADERS.get(name)
     if loader is not None:
-        return loader(dataset_file)
+        return loader(dataset_file, **_checked_options(name, options or {}))
+    if options:
+        raise TaskLoadError(f"task options are only for named datasets ({', '.join(DATASETS)})")
     if dataset_file is not None:
         raise TaskLoadError(f"dataset_file is only for named datasets ({', '.join(DATASETS)})")
     if dataset.lower().endswith(JSONL_SUFFIXES + YAML_SUFFIXES) or Path(dataset).exists():
@@ -55,6 +85,7 @@ def load_tasks(dataset: str, *, dataset_file: str | None = None) -> list[Task]:
 __all__ = [
     "DATASETS",
     "ORACLES",
+    "TASK_OPTIONS",
     "ConversionResult",
     "TaskFileError",
     "TaskLoadError",

