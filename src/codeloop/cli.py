@@ -204,6 +204,13 @@ def _print_report(report: Any) -> None:
         f"attempted, {report.samples} samples ({report.executed} distinct programs run, "
         f"{report.reused} verdicts reused from the store) in {report.wall_s:.1f}s"
     )
+    if report.judged:
+        judged = report.judged
+        console.print(
+            f"verdicts decided outside the programs' processes: all {judged['tests']} hidden "
+            f"tests ({judged['as_data']} compared as data, {judged['as_code_in_driver']} "
+            "checks run by the trusted driver)"
+        )
     if report.invalid_lines:
         console.print(
             f"[yellow]{len(report.invalid_lines)} unusable line(s) in the samples "

@@ -233,3 +233,46 @@ def test_sandbox_check_cli():
     names = {layer["name"] for layer in data["layers"]}
     assert {"uid", "landlock", "seccomp", "netns", "rlimits"} <= names
     assert result.exit_code == (0 if all(layer["active"] for layer in data["layers"]) else 1)
+
+
+def test_code_checks_are_judged_by_the_driver_and_reported(tmp_path):
+    """A check that stays code (a loop) is judged outside the program's process: a
+    sample that patches what the check uses (`range`) fails, where it passed when the check
+    ran in its process; one that returns an object equal to everything fails too.  The
+    report counts how tests are judged."""
+    task = {
+        "task_id": "demo/double",
+        "prompt": "def double(a):\n",
+        "entry_point": "double",
+        "tests": [{"input": [1], "output": 2}],
+        "test": "def check(candidate):\n"
+        "    for x in range(5):\n"
+        "        assert candidate(x) == 2 * x\n",
+    }
+    dataset = tmp_path / "tasks.jsonl"
+    dataset.write_text(json.dumps(task) + "\n")
+    samples = samples_file(
+        tmp_path,
+        [
+            {"task_id": "demo/double", "completion": "    return 2 * a\n"},
+            {
+                "task_id": "demo/double",
+                "completion": "    class Any:\n        def __eq__(self, other):\n"
+                "            return True\n    return Any()\n",
+            },
+            {
+                "task_id": "demo/double",
+                "completion": "    return 2 * a if a == 1 else 0\n\n\n"
+                "import builtins\nbuiltins.range = lambda n: []\n",
+            },
+        ],
+    )
+    out = tmp_path / "out.json"
+    result = evaluate(samples, "--dataset", dataset, "--json", out, "--timeout", "2")
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [r["passed"] for r in data["results"]] == [True, False, False]
+    assert data["judged"] == {"tests": 2, "as_data": 1, "as_code_in_driver": 1}
+    assert "2 hidden tests (1 compared as data, 1 checks run by the trusted driver)" in " ".join(
+        result.output.split()
+    )

@@ -31,6 +31,7 @@ from codeloop.types import (
     Status,
     Task,
     TestCase,
+    TestKind,
     TestOutcome,
     TestSuite,
 )
@@ -83,6 +84,10 @@ class EvaluationReport:
     reused: int  # samples whose verdict came from the store
     wall_s: float
     options: dict[str, Any] = field(default_factory=dict)
+    # How the hidden tests of the attempted tasks are judged: every verdict is decided
+    # outside the program's process, a data test by the evaluator comparing a decoded
+    # value, a code test by the sandbox's trusted driver (docs/sandbox.md).
+    judged: dict[str, int] = field(default_factory=dict)
 
     @property
     def primary_group(self) -> str:
@@ -107,6 +112,7 @@ class EvaluationReport:
             "reused": self.reused,
             "wall_s": round(self.wall_s, 3),
             "options": self.options,
+            "judged": self.judged,
             "results": [asdict(r) for r in self.results],
         }
 
@@ -441,8 +447,18 @@ async def evaluate(
     report.invalid_lines = sample_set.invalid_lines
     report.dropped_tests = {k: v for k, v in dropped.items() if v}
     report.isolation = isolation
+    report.judged = judged_counts(list(prepared.values()))
     report.wall_s = time.monotonic() - started
     return report
+
+
+def judged_counts(tasks: list[Task]) -> dict[str, int]:
+    """How many hidden tests are judged as data (a decoded value compared by the
+    evaluator) and how many as code (a check run by the sandbox's trusted driver): both
+    outside the program's process."""
+    tests = [test for task in tasks for test in task.all_hidden()]
+    code = sum(1 for test in tests if test.kind is TestKind.CODE)
+    return {"tests": len(tests), "as_data": len(tests) - code, "as_code_in_driver": code}
 
 
 async def prepare_tasks(
