@@ -91,6 +91,7 @@ def test_humaneval(humaneval):
         assert not wrong & {t.source for t in humaneval[task_id].visible_tests}
 
 
+@pytest.mark.slow
 @needs_data
 def test_humaneval_plus(humaneval_plus, humaneval):
     assert_common(humaneval_plus, "humaneval+", 164)
@@ -111,6 +112,7 @@ def test_humaneval_plus(humaneval_plus, humaneval):
     assert sum(1 for t in humaneval_plus.values() if t.visible_tests) == 150
 
 
+@pytest.mark.slow
 @needs_data
 def test_mbpp(mbpp):
     assert_common(mbpp, "mbpp", 427)
@@ -137,6 +139,7 @@ def test_mbpp(mbpp):
     assert (sphere.oracle, sphere.atol) == ("isclose_rel", 0.001)
 
 
+@pytest.mark.slow
 @needs_data
 def test_mbpp_plus(mbpp_plus):
     assert_common(mbpp_plus, "mbpp+", 399)
