@@ -33,7 +33,11 @@ StoreOption = Annotated[
 ]
 WorkersOption = Annotated[int | None, typer.Option(help="Sandbox workers (default: cores).")]
 RequireIsolationOption = Annotated[
-    bool, typer.Option(help="Refuse to run unless every isolation layer is in force.")
+    bool,
+    typer.Option(
+        help="Refuse to run unless every isolation layer is in force.",
+        envvar="CODELOOP_REQUIRE_ISOLATION",
+    ),
 ]
 
 

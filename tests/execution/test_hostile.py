@@ -46,6 +46,8 @@ from codeloop.types import (
     TestSuite,
 )
 
+from .isolation_gate import missing_isolation
+
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux-only")
 
 IS_ROOT = os.geteuid() == 0
@@ -1029,7 +1031,7 @@ def _describe(result: ExecResult) -> str:
 
 def _result(findings: Findings, name: str) -> ExecResult:
     if name in findings.skipped:
-        pytest.skip(findings.skipped[name])
+        missing_isolation(findings.skipped[name])
     return findings.results[name]
 
 
@@ -1051,7 +1053,7 @@ def test_hostile_program_ends_with_the_right_status(findings: Findings, name: st
 
 def test_no_process_is_left_behind(findings: Findings) -> None:
     if not IS_ROOT:
-        pytest.skip("needs root: without the uid drop, sandbox processes are not told apart")
+        missing_isolation("needs root: without the uid drop, sandbox processes are not told apart")
     assert findings.seen_while_running, "the /proc scan does not see sandbox processes"
     remaining = {where: found for where, found in findings.leftovers.items() if found}
     assert not remaining

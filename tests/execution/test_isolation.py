@@ -42,10 +42,10 @@ from codeloop.execution.isolation import (
     probe,
 )
 
+from .isolation_gate import requires
+
 IS_ROOT = os.geteuid() == 0
-needs_root = pytest.mark.skipif(
-    not IS_ROOT, reason="drops uids and creates network namespaces: run the suite as root"
-)
+needs_root = requires(IS_ROOT, "drops uids and creates network namespaces: run the suite as root")
 
 UID_BASE = 61000
 LIBC = ctypes.CDLL(None, use_errno=True)

@@ -33,6 +33,7 @@ def run(programs, suite=ADD, **request):
     return run_sync(requests, workers=2)
 
 
+@pytest.mark.slow
 def test_statuses_per_program():
     programs = {
         "ok": "def add(a, b):\n    return a + b\n",
@@ -72,6 +73,7 @@ def test_statuses_per_program():
     assert results["recursion"].outcomes[0].exception == "RecursionError"
 
 
+@pytest.mark.slow
 def test_fail_fast_stops_and_feedback_mode_runs_everything():
     slow_wrong = "import time\ndef add(a, b):\n    time.sleep(0.2)\n    return 0\n"
     fast = run([slow_wrong])[0]
@@ -345,6 +347,7 @@ def _parent_pid_runs(programs, preload):
     return anyio.run(main)
 
 
+@pytest.mark.slow
 def test_programs_importing_a_preloaded_module_run_in_the_heavy_zygote():
     body = "def parent():\n    return os.getppid()\n"
     programs = [
@@ -365,6 +368,7 @@ def test_programs_importing_a_preloaded_module_run_in_the_heavy_zygote():
     assert third.outcomes[0].exception == "ModuleNotFoundError"
 
 
+@pytest.mark.slow
 def test_no_heavy_zygote_without_preload():
     results, normal, heavy, loaded = _parent_pid_runs(
         ["import os, json\ndef parent():\n    return os.getppid()\n"], preload=()
@@ -373,6 +377,7 @@ def test_no_heavy_zygote_without_preload():
     assert results[0].outcomes[0].actual == str(normal)
 
 
+@pytest.mark.slow
 def test_numpy_program_passes_in_the_heavy_zygote():
     pytest.importorskip("numpy")
     suite = TestSuite(tests=(TestCase(TestKind.CALL, args=(4,), expected=10),), entry_point="f")
@@ -381,6 +386,7 @@ def test_numpy_program_passes_in_the_heavy_zygote():
     assert result.passed, result.outcomes
 
 
+@pytest.mark.slow
 def test_more_workers_than_one_uid_block():
     # 5 zygotes x 64 slots need more than the 256 uids isolation used to reserve
     programs = ["def add(a, b):\n    return a + b\n"] * 12
@@ -388,6 +394,7 @@ def test_more_workers_than_one_uid_block():
     assert all(r.passed for r in results), {r.status for r in results}
 
 
+@pytest.mark.slow
 def test_heavy_zygote_does_not_charge_programs_for_modules_they_did_not_import():
     pytest.importorskip("numpy")
     suite = TestSuite(tests=(TestCase(TestKind.CALL, args=(4,), expected=10),), entry_point="f")
@@ -463,6 +470,7 @@ def test_per_test_limits_do_not_count_time_spent_waiting_for_a_cpu():
     assert second.status is Status.TIMEOUT, second
 
 
+@pytest.mark.slow
 def test_only_a_run_stuck_in_one_test_is_lowered_in_priority():
     """Loading and tests that finish are not lowered to nice 19; a test running past
     `demote_after_s` is, and the next test gets the normal priority back."""
@@ -500,6 +508,7 @@ def test_only_a_run_stuck_in_one_test_is_lowered_in_priority():
     assert result.passed, result.outcomes
 
 
+@pytest.mark.slow
 def test_a_tests_clock_stops_when_the_program_returns():
     """Encoding a large value and writing it to the evaluator is the harness's time, not
     the test's: a function that returns 40 MiB at once passes a 0.1 s limit."""
@@ -529,6 +538,7 @@ def test_results_before_a_hang_are_kept():
     assert statuses == [Status.PASSED] * 10 + [Status.TIMEOUT], statuses
 
 
+@pytest.mark.slow
 def test_a_timed_out_run_is_killed_once_it_has_flushed():
     """The zygote waits up to FLUSH_GRACE_S for a timed-out run's flush, but kills it as
     soon as the flush's end marker arrives: a hang costs its limit, not limit + grace."""

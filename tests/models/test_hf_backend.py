@@ -17,7 +17,8 @@ from codeloop.types import GenerationRequest, Message, Sampling  # noqa: E402
 
 from .tiny_model import CHAT_TEMPLATE, WORDS, build_tiny_model  # noqa: E402
 
-pytestmark = pytest.mark.anyio
+# slow: building the tiny model and running torch take seconds
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 

@@ -143,6 +143,7 @@ def test_codet_prompts_without_task_files_are_explained(tmp_path):
         ReplayBackend(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CODET.is_dir(), reason=f"CodeT data not found at {CODET}")
 async def test_real_codet_recordings():
     backend = load_backend(f"replay:{CODET}")

@@ -46,6 +46,7 @@ def evaluate(*args):
     return CliRunner().invoke(app, ["evaluate", *map(str, args)])
 
 
+@pytest.mark.slow
 def test_pass_at_k_results_and_json(tmp_path, dataset):
     samples = samples_file(
         tmp_path,

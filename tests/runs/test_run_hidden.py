@@ -84,6 +84,7 @@ def test_a_slow_right_test_set_aside_passes_on_its_whole_limit():
     assert runs == 3  # probe (set aside at 2), the rest, then 2 again with its whole limit
 
 
+@pytest.mark.slow
 def test_a_hang_with_nothing_else_failing_is_a_timeout():
     result, runs, took = score([0, 1, 4])
     assert result.status is Status.TIMEOUT
@@ -108,6 +109,7 @@ def test_a_failure_in_the_same_group_leaves_the_set_aside_test_unrun():
     assert runs == 2
 
 
+@pytest.mark.slow
 def test_looking_ahead_stops_when_it_has_cost_the_set_aside_tests_limit():
     # slow on every test: 0.3 s each against 1 s limits (probed at PROBE_SHARE of that)
     program = PROGRAM.replace("if x == 2:", "if True:")
@@ -152,6 +154,7 @@ def test_a_program_as_slow_as_the_reference_is_not_set_aside():
     assert runs == 1
 
 
+@pytest.mark.slow
 def test_a_timeout_on_a_test_not_probed_is_final():
     # x == 1 hangs; its reference time makes its probe the whole limit: no setting aside
     result, runs, took = score([1, 3], references={1: 0.2, 3: 0.001})

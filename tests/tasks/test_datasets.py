@@ -128,6 +128,7 @@ def test_task_options_are_checked(tmp_path):
         load_tasks(str(tmp_path / "tasks.jsonl"), options={"fix_docstring_examples": True})
 
 
+@pytest.mark.slow
 @needs_data
 def test_humaneval_plus(humaneval_plus, humaneval):
     assert_common(humaneval_plus, "humaneval+", 164)
@@ -148,6 +149,7 @@ def test_humaneval_plus(humaneval_plus, humaneval):
     assert sum(1 for t in humaneval_plus.values() if t.visible_tests) == 151  # as humaneval
 
 
+@pytest.mark.slow
 @needs_data
 def test_mbpp(mbpp):
     assert_common(mbpp, "mbpp", 427)
@@ -174,6 +176,7 @@ def test_mbpp(mbpp):
     assert (sphere.oracle, sphere.atol) == ("isclose_rel", 0.001)
 
 
+@pytest.mark.slow
 @needs_data
 def test_mbpp_plus(mbpp_plus):
     assert_common(mbpp_plus, "mbpp+", 399)

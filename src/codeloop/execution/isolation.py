@@ -46,6 +46,7 @@ __all__ = [
     "DEVICE_FILES",
     "LAYER_NAMES",
     "READ_WRITE_FILES",
+    "REQUIRE_ISOLATION_VAR",
     "Isolation",
     "IsolationConfig",
     "IsolationError",
@@ -54,9 +55,28 @@ __all__ = [
     "default_read_only_paths",
     "no_new_privs",
     "probe",
+    "required_by_environment",
 ]
 
 LAYER_NAMES = ("rlimits", "uid", "no_new_privs", "landlock", "seccomp", "netns")
+
+# Set (CI sets it) to make a missing isolation layer an error instead of a warning: the
+# executor and the CLI refuse to run, and the sandbox tests fail instead of skipping.
+REQUIRE_ISOLATION_VAR = "CODELOOP_REQUIRE_ISOLATION"
+_YES = ("1", "true", "yes", "on")
+_NO = ("", "0", "false", "no", "off")
+
+
+def required_by_environment() -> bool:
+    """Whether CODELOOP_REQUIRE_ISOLATION asks for every layer. A value that is neither
+    yes nor no is an error: a typo must not turn the requirement off."""
+    value = os.environ.get(REQUIRE_ISOLATION_VAR, "").strip().lower()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    raise ValueError(f"{REQUIRE_ISOLATION_VAR}={os.environ[REQUIRE_ISOLATION_VAR]!r}: use 1 or 0")
+
 
 # Device files a program may use; /dev/null is the only one it may also write.
 DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/urandom")

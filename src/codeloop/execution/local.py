@@ -31,6 +31,7 @@ import anyio.abc
 from codeloop.execution.behaviour import program_image
 from codeloop.execution.codec import decode, show
 from codeloop.execution.compare import verdict
+from codeloop.execution.isolation import required_by_environment
 from codeloop.execution.protocol import FrameReader, encode_frame
 from codeloop.execution.zygote import SINGLE_THREADED, interpreter_tag
 from codeloop.types import (
@@ -159,7 +160,7 @@ class LocalExecutor:
         workers: int | None = None,
         max_inflight: int | None = None,
         isolation: bool = True,
-        require_isolation: bool = False,
+        require_isolation: bool | None = None,
         python: str | None = None,
         uid_base: int = 61000,
         demote_after_s: float | None = 0.25,
@@ -175,7 +176,11 @@ class LocalExecutor:
         if self.max_inflight > self.workers * SLOTS_PER_ZYGOTE:
             raise ValueError("max_inflight exceeds the sandbox slots available")
         self.isolation = isolation
-        self.require_isolation = require_isolation
+        # None: as $CODELOOP_REQUIRE_ISOLATION says (CI sets it), else a missing layer is
+        # reported in `report` and the run goes on
+        self.require_isolation = (
+            required_by_environment() if require_isolation is None else require_isolation
+        )
         self.python = python or sys.executable
         self.uid_base = uid_base
         self.demote_after_s = demote_after_s

@@ -1,0 +1,1 @@
+"""Run orchestration: solve a dataset with a strategy, score on hidden tests, store events."""
