@@ -107,3 +107,29 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
 
     with pytest.raises(ModelRequestError, match="could not load"):
         load_backend(f"hf:{tmp_path / 'nothing-here'}")
+
+
+async def test_a_prompt_longer_than_the_context_is_a_context_error(backend):
+    """The tiny model has 256 positions: a longer prompt is refused up front, naming both
+    lengths (it used to fail inside torch with an IndexError)."""
+    from codeloop.models import ModelContextExceeded
+
+    assert backend.context_length == 256
+    request = GenerationRequest(prompt="x " * 300, sampling=Sampling(max_tokens=4))
+    with pytest.raises(ModelContextExceeded) as caught:
+        await backend.generate(request)
+    error = caught.value
+    assert not error.retryable
+    assert (error.prompt_tokens, error.context_tokens) == (300, 256)
+    assert "prompt of 300 tokens" in str(error) and "(256 tokens)" in str(error)
+
+
+async def test_a_prompt_near_the_context_gets_the_room_left(backend):
+    """A prompt that fits but leaves less room than max_tokens is served, cut at the
+    context's end (finish reason "length")."""
+    request = GenerationRequest(
+        prompt="x " * 250, sampling=Sampling(temperature=0.0, max_tokens=50)
+    )
+    (out,) = await backend.generate(request)
+    assert out.usage.prompt_tokens == 250
+    assert 0 < out.usage.completion_tokens <= 6
