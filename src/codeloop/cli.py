@@ -62,6 +62,12 @@ def _check_positive(value: float | None, option: str, *, at_least_one: bool = Fa
         _fail(f"{option} must be positive, got {value:g}")
 
 
+def _check_output(path: Path | None, option: str) -> None:
+    """Checked before the work, so that a run is not lost to a path it cannot write."""
+    if path is not None and path.is_dir():
+        _fail(f"{option} {path} is a folder; give a file name")
+
+
 def _check_sqlite(path: Path | None, option: str) -> None:
     """A store or cache option must name a sqlite file, or a file that does not exist yet."""
     if path is None:
@@ -158,6 +164,7 @@ def evaluate(
     _check_positive(calibration_floor, "--calibration-floor")
     _check_positive(workers, "--workers", at_least_one=True)
     _check_sqlite(store, "--store")
+    _check_output(json_out, "--json")
     if calibrated is None:
         calibrated = timeout is None and dataset in ("humaneval+", "mbpp+")
     elif calibrated and timeout is not None:
@@ -353,6 +360,7 @@ def run_command(
         _fail(f"--max-errors must be 0 or more, got {max_errors}")
     _check_sqlite(store, "--store")
     _check_sqlite(cache, "--cache")
+    _check_output(json_out, "--json")
     try:
         settings = dict(parse_setting(item) for item in setting or [])
         if n is not None:
