@@ -202,6 +202,8 @@ def evaluate(
 
     _print_report(report)
     _write_json(json_out, report.to_json())
+    if report.infra_errors:  # some samples have no verdict yet: the scores are incomplete
+        raise typer.Exit(EXIT_INCOMPLETE)
 
 
 def _write_json(
@@ -262,9 +264,12 @@ def _print_report(report: Any) -> None:
             f"{report.invalid_lines[0][1]}"
         )
     if report.infra_errors:
+        first = next((r.message for r in report.results if r.status == "infra_error"), "")
         console.print(
-            f"[bold red]{report.infra_errors} sample(s) hit sandbox errors[/] and "
-            "are left out of pass@k; rerun with the same --store to retry them"
+            f"[bold red]error:[/] {report.infra_errors} sample(s) hit sandbox errors "
+            f"({escape(first)}) and are left out of pass@k; rerun with the same --store "
+            "to retry them",
+            soft_wrap=True,
         )
     for task_id, lost in report.dropped_tests.items():
         console.print(
