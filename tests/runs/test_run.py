@@ -655,6 +655,8 @@ def test_tasks_that_failed_are_retried_on_resume_and_finished_ones_kept(
     ]
     assert db.execute("SELECT DISTINCT task_id FROM run_verdicts").fetchall() == [("demo/neg",)]
     db.close()
+    (summary,) = summarize_store(tmp_path / "r.sqlite")  # what `codeloop compare` shows
+    assert (summary.tasks, summary.errors, summary.pass_at_1) == (1, 1, {"base": 1.0})
 
     monkeypatch.setattr(FlakyBackend, "down", set())  # the server is back
     second = run_json(tmp_path, *args, name="second.json")
