@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -41,9 +43,53 @@ RequireIsolationOption = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+# Exit statuses: 0 every task finished; 1 the run did not finish every task (tasks failed
+# for infrastructure reasons, or the error budget stopped it); 2 bad arguments (as click's
+# usage errors); 3 the sandbox cannot run here; 130 interrupted.
+EXIT_INCOMPLETE = 1
+EXIT_USAGE = 2
+EXIT_SANDBOX = 3
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    # one line whatever the terminal's width: hints and paths stay whole
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _check_positive(value: float | None, option: str, *, at_least_one: bool = False) -> None:
+    if value is None:
+        return
+    if at_least_one and value < 1:
+        _fail(f"{option} must be at least 1, got {value:g}")
+    if value <= 0:
+        _fail(f"{option} must be positive, got {value:g}")
+
+
+def _check_output(path: Path | None, option: str) -> None:
+    """Checked before the work, so that a run is not lost to a path it cannot write."""
+    if path is not None and path.is_dir():
+        _fail(f"{option} {path} is a folder; give a file name")
+
+
+def _check_sqlite(path: Path | None, option: str) -> None:
+    """A store or cache option must name a sqlite file, or a file that does not exist yet."""
+    if path is None:
+        return
+    if path.is_dir():
+        _fail(f"{option} {path} is a folder, not a sqlite file")
+    if not path.exists():
+        if path.parent.exists() and not path.parent.is_dir():
+            _fail(f"{option} {path}: {path.parent} is not a folder")
+        return
+    import sqlite3
+
+    try:
+        uri = path.resolve().as_uri() + "?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            db.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.Error as exc:
+        _fail(f"{option} {path} is not a sqlite file ({exc})")
 
 
 def _progress() -> Any:
@@ -118,6 +164,11 @@ def evaluate(
 
     if timeout is not None and timeout <= 0:
         _fail("--timeout must be positive")
+    _check_positive(calibration_factor, "--calibration-factor")
+    _check_positive(calibration_floor, "--calibration-floor")
+    _check_positive(workers, "--workers", at_least_one=True)
+    _check_sqlite(store, "--store")
+    _check_output(json_out, "--json")
     if calibrated is None:
         calibrated = timeout is None and dataset in ("humaneval+", "mbpp+")
     elif calibrated and timeout is not None:
@@ -150,11 +201,13 @@ def evaluate(
         _fail(str(exc))
         return
     except SandboxError as exc:
-        _fail(f"sandbox: {exc}", code=3)
+        _fail(f"sandbox: {exc}", code=EXIT_SANDBOX)
         return
 
     _print_report(report)
     _write_json(json_out, report.to_json())
+    if report.infra_errors:  # some samples have no verdict yet: the scores are incomplete
+        raise typer.Exit(EXIT_INCOMPLETE)
 
 
 def _write_json(
@@ -222,9 +275,12 @@ def _print_report(report: Any) -> None:
             f"{report.invalid_lines[0][1]}"
         )
     if report.infra_errors:
+        first = next((r.message for r in report.results if r.status == "infra_error"), "")
         console.print(
-            f"[bold red]{report.infra_errors} sample(s) hit sandbox errors[/] and "
-            "are left out of pass@k; rerun with the same --store to retry them"
+            f"[bold red]error:[/] {report.infra_errors} sample(s) hit sandbox errors "
+            f"({escape(first)}) and are left out of pass@k; rerun with the same --store "
+            "to retry them",
+            soft_wrap=True,
         )
     for task_id, lost in report.dropped_tests.items():
         console.print(
@@ -322,6 +378,13 @@ def run_command(
     except NoModelConfigured as exc:
         _fail(str(exc))
         return
+    _check_positive(workers, "--workers", at_least_one=True)
+    _check_positive(concurrency, "--concurrency", at_least_one=True)
+    if max_errors is not None and max_errors < 0:
+        _fail(f"--max-errors must be 0 or more, got {max_errors}")
+    _check_sqlite(store, "--store")
+    _check_sqlite(cache, "--cache")
+    _check_output(json_out, "--json")
     try:
         settings = dict(parse_setting(item) for item in setting or [])
         if n is not None:
@@ -380,17 +443,17 @@ def run_command(
     except (RunError, TaskLoadError) as exc:
         _fail(str(exc))
         return
-    except ModelError as exc:
+    except ModelError as exc:  # the model could not be loaded: --model names no usable model
         _fail(f"model: {exc}")
         return
     except SandboxError as exc:
-        _fail(f"sandbox: {exc}", code=3)
+        _fail(f"sandbox: {exc}", code=EXIT_SANDBOX)
         return
 
     _print_run_report(report)
     _write_json(json_out, report.to_json(), default=str)
-    if report.stop_reason.startswith("error budget"):
-        raise typer.Exit(1)
+    if report.failed or report.stop_reason.startswith("error budget"):
+        raise typer.Exit(EXIT_INCOMPLETE)
 
 
 def _calls(cost: dict[str, Any]) -> str:
@@ -409,16 +472,21 @@ def _print_run_report(report: Any) -> None:
         f"{config['dataset']}: strategy {config['strategy']} "
         f"{json.dumps(config['settings']) if config['settings'] else ''} with {config['model']}, "
         f"per-task budget {config['per_task_budget']}; {report.finished} of "
-        f"{report.tasks_selected} tasks finished ({report.reused} from the store) "
-        f"in {report.wall_s:.1f}s"
+        f"{report.tasks_selected} tasks finished ({report.reused} from the store)"
+        + (f", {report.failed} failed (not scored)" if report.failed else "")
+        + f" in {report.wall_s:.1f}s",
+        soft_wrap=True,
     )
     if report.stop_reason:
         style = "bold red" if report.stop_reason.startswith("error") else "yellow"
         console.print(f"[{style}]stopped early[/]: {report.stop_reason}")
-    table, ks = _pass_at_k_table("ranked pass@k (% of finished tasks)", report.pass_at_k)
-    for group, row in report.pass_at_k_ties.items():  # strategies that rank with ties (codet)
-        table.add_row(f"{group}, ties by expectation", *_percents(row, ks))
-    out.print(table)
+    if report.finished:
+        table, ks = _pass_at_k_table("ranked pass@k (% of finished tasks)", report.pass_at_k)
+        for group, row in report.pass_at_k_ties.items():  # strategies that rank with ties
+            table.add_row(f"{group}, ties by expectation", *_percents(row, ks))
+        out.print(table)
+    else:
+        console.print("[bold red]no task finished[/]: there is nothing to score")
     cost, spent = report.cost, report.spent
     costs = Table(title="cost")
     costs.add_column("")
@@ -437,11 +505,35 @@ def _print_run_report(report: Any) -> None:
     costs.add_row("wall time", "", f"{report.wall_s:.1f}s")
     costs.add_row("errors", str(report.errors), "")
     out.print(costs)
-    errored = [r for r in report.results if r.error]
+    errored = [r for r in report.results if r.error and not r.failure]
     for result in errored[:5]:
-        console.print(f"  [red]{result.task_id}[/]: {result.error.splitlines()[0][:200]}")
+        first = escape(result.error.splitlines()[0][:200])
+        console.print(f"  [red]{escape(result.task_id)}[/]: {first}")
     if len(errored) > 5:
         console.print(f"  ... and {len(errored) - 5} more (see --json)")
+    for failure in report.failures():
+        # one line per kind, never cut: the hint at its end says what to do
+        count = len(failure.tasks)
+        named = ", ".join(failure.tasks[:3]) + (f" and {count - 3} more" if count > 3 else "")
+        console.print(
+            f"[bold red]error:[/] {count} task{'s' if count > 1 else ''} failed: "
+            f"{failure.kind} ({escape(named)})"
+            + (": " if failure.same_reason else "; the first: ")
+            + escape(failure.reason),
+            soft_wrap=True,
+        )
+    if report.failed:
+        again = (
+            f"once the cause is fixed, run again with --store {escape(report.store)}: "
+            "finished tasks are kept and these are tried again"
+            if report.store
+            else "give --store PATH so that a rerun keeps finished tasks and retries only these"
+        )
+        console.print(
+            f"[bold red]{report.failed} of {report.tasks_selected} tasks failed[/] for the "
+            f"reasons above and are left out of the scores; {again}",
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -451,6 +543,8 @@ def compare(
     """Print the runs kept in stores side by side: scores and what they cost."""
     from codeloop.runs.run import RunError, summarize_store
 
+    for path in stores:
+        _check_sqlite(path, "store")
     summaries = []
     try:
         for path in dict.fromkeys(p.resolve() for p in stores):

@@ -8,6 +8,9 @@ samples are distinct and traceable.  Knobs (attributes, change them between requ
 - fail_times, fail_status: the next `fail_times` requests fail with `fail_status`
 - delay_s: sleep before answering (with delay_times: only the next delay_times requests)
 - reject_status: every request fails with this 4xx status
+- context_tokens: a request whose prompt words plus max_tokens exceed it is refused with
+  HTTP 400, worded as `context_style` says: "vllm" (its top-level error object),
+  "openai" (nested, code context_length_exceeded) or "llamacpp" (lengths as fields)
 
 `requests` holds every JSON body received (failed ones included).
 """
@@ -29,6 +32,8 @@ class FakeOpenAI:
         self.fail_times = 0
         self.fail_status = 500
         self.reject_status: int | None = None
+        self.context_tokens: int | None = None
+        self.context_style = "vllm"
         self.delay_s = 0.0
         self.delay_times: int | None = None
         self.retry_after: str | None = None
@@ -72,6 +77,38 @@ class FakeOpenAI:
         self.server.shutdown()
         self.server.server_close()
 
+    def _context_refusal(self, prompt: int, wanted: int) -> dict[str, Any]:
+        limit = self.context_tokens
+        if self.context_style == "openai":
+            message = (
+                f"This model's maximum context length is {limit} tokens. However, your "
+                f"messages resulted in {prompt} tokens. Please reduce the length of the messages."
+            )
+            return {
+                "error": {
+                    "message": message,
+                    "type": "invalid_request_error",
+                    "param": "messages",
+                    "code": "context_length_exceeded",
+                }
+            }
+        if self.context_style == "llamacpp":
+            return {
+                "error": {
+                    "code": 400,
+                    "message": "the request exceeds the available context size, try increasing it",
+                    "type": "exceed_context_size_error",
+                    "n_prompt_tokens": prompt,
+                    "n_ctx": limit,
+                }
+            }
+        message = (
+            f"This model's maximum context length is {limit} tokens. However, you requested "
+            f"{prompt + wanted} tokens ({prompt} in the messages, {wanted} in the completion). "
+            "Please reduce the length of the messages or completion."
+        )
+        return {"object": "error", "message": message, "type": "BadRequestError", "code": 400}
+
     def _answer(self, path: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         with self._lock:
             self.requests.append(body)
@@ -99,6 +136,11 @@ class FakeOpenAI:
             source = users[-1] if users else ""
         else:
             source = body["prompt"]
+        if self.context_tokens is not None:
+            wanted = int(body.get("max_tokens") or body.get("max_completion_tokens") or 16)
+            prompt = len(source.split())
+            if prompt + wanted > self.context_tokens:
+                return 400, self._context_refusal(prompt, wanted), {}
         n = 1 if self.ignore_n else int(body.get("n", 1))
         choices = []
         with self._lock:

@@ -108,3 +108,65 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
 
     with pytest.raises(ModelRequestError, match="could not load"):
         load_backend(f"hf:{tmp_path / 'nothing-here'}")
+
+
+async def test_a_prompt_longer_than_the_context_is_a_context_error(backend):
+    """The tiny model has 256 positions: a longer prompt is refused up front, naming both
+    lengths (it used to fail inside torch with an IndexError)."""
+    from codeloop.models import ModelContextExceeded
+
+    assert backend.context_length == 256
+    request = GenerationRequest(prompt="x " * 300, sampling=Sampling(max_tokens=4))
+    with pytest.raises(ModelContextExceeded) as caught:
+        await backend.generate(request)
+    error = caught.value
+    assert not error.retryable
+    assert (error.prompt_tokens, error.context_tokens) == (300, 256)
+    assert "prompt of 300 tokens" in str(error) and "(256 tokens)" in str(error)
+
+
+async def test_a_prompt_near_the_context_gets_the_room_left(backend):
+    """A prompt that fits but leaves less room than max_tokens is served, cut at the
+    context's end (finish reason "length")."""
+    request = GenerationRequest(
+        prompt="x " * 250, sampling=Sampling(temperature=0.0, max_tokens=50)
+    )
+    (out,) = await backend.generate(request)
+    assert out.usage.prompt_tokens == 250
+    assert 0 < out.usage.completion_tokens <= 6
+
+
+def test_run_reports_a_prompt_longer_than_the_context(plain_model, tmp_path):
+    """End to end: the task whose prompt does not fit fails with both lengths named (it was
+    "strategy crashed: IndexError"), the other task finishes, and the run exits 1."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from codeloop.cli import app
+
+    def task(task_id: str, words: int) -> dict:
+        doc = " ".join(["x"] * words)
+        prompt = f'def f(x):\n    """{doc}"""\n'
+        tests = [{"input": [1], "output": 1}]
+        return {"task_id": task_id, "prompt": prompt, "entry_point": "f", "tests": tests}
+
+    tasks = tmp_path / "tasks.jsonl"
+    rows = [task("short", 5), task("long", 400)]
+    tasks.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(
+        app,
+        ["run", str(tasks), "--model", f"hf:{plain_model}", "--setting", "max_tokens=8"]
+        + ["--store", str(tmp_path / "r.sqlite"), "--json", str(out)],
+    )
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if "context" in line]
+    assert len(lines) == 1, result.output
+    assert "1 task failed: prompt longer than the model's context (long)" in lines[0]
+    assert "tokens does not fit the model's context length (256 tokens)" in lines[0]
+    assert "IndexError" not in result.output
+    data = json.loads(out.read_text())
+    assert (data["tasks_finished"], data["tasks_failed"]) == (1, 1)
+    (long,) = [r for r in data["results"] if r["task_id"] == "long"]
+    assert "ModelContextExceeded" in long["error"] and "prompt of 4" in long["error"]

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from codeloop.models import (
+    ModelContextExceeded,
     ModelRequestError,
     ModelUnavailable,
     OpenAIBackend,
@@ -167,6 +168,67 @@ async def test_timeout_is_retried(server):
     assert len(out) == 1 and len(server.requests) == 2
 
 
+@pytest.mark.parametrize(
+    ("style", "prompt", "completion"),
+    [("vllm", 6, 20), ("openai", 6, None), ("llamacpp", 6, None)],
+)
+async def test_a_prompt_longer_than_the_context_is_a_context_error(
+    server, style, prompt, completion
+):
+    """A 400 that says the prompt does not fit becomes ModelContextExceeded, with the
+    lengths the server gave, at once (sending it again cannot help)."""
+    server.context_tokens, server.context_style = 10, style
+    backend = OpenAIBackend("tiny", server.url, max_retries=3, **FAST)
+    with pytest.raises(ModelContextExceeded) as caught:
+        await backend.generate(chat("one two three four five six", max_tokens=20))
+    error = caught.value
+    assert len(server.requests) == 1 and not error.retryable
+    assert isinstance(error, ModelRequestError)  # still a refused request
+    assert (error.prompt_tokens, error.context_tokens) == (prompt, 10)
+    assert error.completion_tokens == completion
+    message = str(error)
+    assert "prompt of 6 tokens" in message and "context length (10 tokens)" in message
+    # a request that fits is served as usual
+    server.context_tokens = 100
+    out = await backend.generate(chat("short", max_tokens=20))
+    await backend.aclose()
+    assert len(out) == 1
+
+
+async def test_other_400s_stay_plain_request_errors(server):
+    server.reject_status = 400  # "bad request": no word of a context
+    backend = OpenAIBackend("tiny", server.url, **FAST)
+    with pytest.raises(ModelRequestError) as caught:
+        await backend.generate(chat("q"))
+    await backend.aclose()
+    assert not isinstance(caught.value, ModelContextExceeded)
+
+
+def test_context_wordings_of_other_servers():
+    from codeloop.models.openai_backend import context_exceeded
+
+    sglang = "The input (3000 tokens) is longer than the model's context length (2048 tokens)."
+    tgi = (
+        "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 2048. "
+        "Given: 2000 `inputs` tokens and 100 `max_new_tokens`"
+    )
+    vllm_new = (
+        "This model's maximum context length is 2048 tokens. However, you requested 100 "
+        "output tokens and your prompt contains at least 1949 input tokens, for a total of "
+        "at least 2049 tokens."
+    )
+    for text, status, lengths in (
+        (sglang, 400, (3000, None, 2048)),
+        (tgi, 422, (2000, 100, 2048)),
+        (vllm_new, 400, (1949, 100, 2048)),
+    ):
+        error = context_exceeded("openai:m", status, {"message": text}, text)
+        assert error is not None, text
+        assert (error.prompt_tokens, error.completion_tokens, error.context_tokens) == lengths
+    assert context_exceeded("openai:m", 400, {}, "unknown parameter: frobnicate") is None
+    assert context_exceeded("openai:m", 401, {}, sglang) is None  # not a refused prompt
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -183,6 +245,7 @@ async def test_unreachable_server_raises_model_unavailable_quickly():
     assert time.monotonic() - started < 5
     message = str(caught.value)
     assert url in message and "3 attempts" in message and "openai:MODEL@http" in message
+    assert f"is a server listening at {url}?" in message
 
 
 async def test_concurrency_limit_is_respected(server):

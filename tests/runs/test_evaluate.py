@@ -277,3 +277,29 @@ def test_code_checks_are_judged_by_the_driver_and_reported(tmp_path):
     assert "2 hidden tests (1 compared as data, 1 checks run by the trusted driver)" in " ".join(
         result.output.split()
     )
+
+
+def test_samples_that_hit_sandbox_errors_make_evaluate_exit_1(tmp_path, dataset, monkeypatch):
+    """Not the program's fault, no verdict: left out of pass@k, said on one line, status 1;
+    a rerun with the store judges them."""
+    from codeloop.execution.local import LocalExecutor
+    from codeloop.types import ExecResult, Status
+
+    real_map = LocalExecutor.map
+
+    async def broken_map(self, requests):
+        for index, _request in enumerate(requests):
+            yield index, ExecResult(Status.INFRA_ERROR, (), infra_error="zygote died")
+
+    monkeypatch.setattr(LocalExecutor, "map", broken_map)
+    samples = samples_file(tmp_path, [{"task_id": "demo/add", "completion": "    return a + b\n"}])
+    args = [samples, "--dataset", dataset, "--store", tmp_path / "e.sqlite"]
+    result = evaluate(*args)
+    assert result.exit_code == 1, result.output
+    line = next(x for x in result.output.splitlines() if "sandbox errors" in x)
+    assert "1 sample(s) hit sandbox errors (zygote died)" in line
+    monkeypatch.setattr(LocalExecutor, "map", real_map)
+    out = tmp_path / "out.json"
+    result = evaluate(*args, "--json", out)
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["pass_at_k"]["1"] == 1.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -504,12 +505,21 @@ def test_error_budget_stops_early_and_records_errors(tmp_path, monkeypatch):
     assert result.exit_code == 1, result.output
     assert "error budget exhausted" in result.output
     data = json.loads(out.read_text())
-    assert data["tasks_finished"] == 3 and data["errors"] == 3
+    # an unreachable model is an infrastructure failure: those tasks did not finish
+    assert data["tasks_finished"] == 0 and data["tasks_failed"] == 3 and data["errors"] == 3
+    assert data["failures"] == [
+        {
+            "kind": "model unreachable",
+            "tasks": ["t0", "t1", "t2"],
+            "reason": "connection refused after 3 retries",
+            "same_reason": True,
+        }
+    ]
     for row in data["results"]:
         # never a fake answer: no programs, failed, and the error says what happened
         assert not row["passed"] and row["ranked"] == [] and row["programs"] == 0
-        assert "ModelUnavailable" in row["error"]
-    assert data["pass_at_k"] == {"1": 0.0}
+        assert "ModelUnavailable" in row["error"] and row["failure"] == "model unreachable"
+    assert data["pass_at_k"] == {}  # nothing finished: no score, not a score of 0
     db = sqlite3.connect(tmp_path / "e.sqlite")
     assert db.execute("SELECT COUNT(*) FROM run_solutions WHERE error != ''").fetchone() == (3,)
 
@@ -538,6 +548,192 @@ def test_strategy_crash_is_that_tasks_error(tmp_path, dataset, answers, monkeypa
     assert "ZeroDivisionError" in by_id["demo/add"]["error"] and not by_id["demo/add"]["passed"]
     assert by_id["demo/neg"]["passed"] and not by_id["demo/neg"]["error"]
     assert data["errors"] == 1 and data["pass_at_k"] == {"1": 0.5}
+
+
+# ------------------------------------------------------- infrastructure failures
+
+
+def free_port() -> int:
+    """A local port where nothing listens (bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_model_fails_the_run_with_the_whole_hint(tmp_path, dataset, monkeypatch):
+    """`codeloop run` against a port where nothing listens: exit status 1, one line saying
+    how many tasks failed and why, the hint whole, and nothing counted as finished."""
+    from codeloop.models.registry import _openai
+
+    # the real openai backend, only with short back-offs between its retries
+    monkeypatch.setitem(
+        PROVIDERS,
+        "openai",
+        lambda rest, **kw: _openai(rest, backoff_s=0.01, max_backoff_s=0.02, **kw),
+    )
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    out = tmp_path / "out.json"
+    result = invoke(
+        dataset,
+        "--model",
+        f"openai:foo@{url}",
+        "--store",
+        tmp_path / "r.sqlite",
+        "--json",
+        out,
+    )
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if "model unreachable" in line]
+    assert len(lines) == 1, result.output  # one line for the one kind of failure
+    assert "2 tasks failed: model unreachable (demo/add, demo/neg)" in lines[0]
+    assert f"is a server listening at {url}?" in lines[0]
+    assert lines[0].rstrip().endswith("openai:MODEL@http://HOST:PORT/v1")  # not cut off
+    assert "0 of 2 tasks finished" in result.output and "2 failed" in result.output
+    assert "Traceback" not in result.output
+    data = json.loads(out.read_text())
+    assert (data["tasks_finished"], data["tasks_failed"]) == (0, 2)
+    assert data["pass_at_k"] == {}  # no made-up 0
+
+
+class FlakyBackend:
+    """Unreachable for the tasks in `down`, else answers from ANSWERS (top answer first)."""
+
+    name = "flaky:model"
+    down: set[str] = set()
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def generate(self, request: GenerationRequest):
+        from codeloop.types import Completion
+
+        self.calls.append(request.task_id)
+        if request.task_id in self.down:
+            raise ModelUnavailable(f"{request.task_id}: connection refused")
+        answers = ANSWERS[request.task_id][: request.n]
+        return [Completion(text=a, usage=Usage(calls=int(i == 0))) for i, a in enumerate(answers)]
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_tasks_that_failed_are_retried_on_resume_and_finished_ones_kept(
+    tmp_path, dataset, monkeypatch
+):
+    backends: list[FlakyBackend] = []
+
+    def make(rest, **kw):
+        backends.append(FlakyBackend())
+        return backends[-1]
+
+    monkeypatch.setitem(PROVIDERS, "flaky", make)
+    monkeypatch.setattr(FlakyBackend, "down", {"demo/add"})
+    args = [
+        dataset,
+        "--strategy",
+        "scripted",
+        "--model",
+        "flaky:model",
+        "--no-cache",
+        "--store",
+        tmp_path / "r.sqlite",
+    ]
+    first = run_json(tmp_path, *args, name="first.json", code=1)
+    assert (first["tasks_finished"], first["tasks_failed"]) == (1, 1)
+    assert first["failures"][0]["kind"] == "model unreachable"
+    assert first["failures"][0]["tasks"] == ["demo/add"]
+    assert first["pass_at_k"] == {"1": 1.0}  # over the finished task (demo/neg) only
+    # the failure is in the store as an error, not as a verdict
+    db = sqlite3.connect(tmp_path / "r.sqlite")
+    assert db.execute("SELECT task_id FROM run_solutions WHERE error != ''").fetchall() == [
+        ("demo/add",)
+    ]
+    assert db.execute("SELECT DISTINCT task_id FROM run_verdicts").fetchall() == [("demo/neg",)]
+    db.close()
+    (summary,) = summarize_store(tmp_path / "r.sqlite")  # what `codeloop compare` shows
+    assert (summary.tasks, summary.errors, summary.pass_at_1) == (1, 1, {"base": 1.0})
+
+    monkeypatch.setattr(FlakyBackend, "down", set())  # the server is back
+    second = run_json(tmp_path, *args, name="second.json")
+    assert backends[-1].calls == ["demo/add"]  # only the failed task is solved again
+    assert (second["tasks_finished"], second["tasks_failed"]) == (2, 0)
+    assert second["tasks_reused"] == 1 and second["failures"] == []
+    by_id = {r["task_id"]: r for r in second["results"]}
+    assert by_id["demo/add"]["ranked"] == [False] and not by_id["demo/add"]["error"]
+    assert second["pass_at_k"] == {"1": 0.5}
+
+
+def test_a_sandbox_failure_while_scoring_is_retried_without_solving_again(
+    tmp_path, dataset, answers, monkeypatch
+):
+    import codeloop.runs.run as run_module
+    from codeloop.types import ExecResult, Status
+
+    real_run_hidden = run_module.run_hidden
+
+    async def broken(*args, **kwargs):
+        return ExecResult(Status.INFRA_ERROR, (), infra_error="zygote died"), 1
+
+    monkeypatch.setattr(run_module, "run_hidden", broken)
+    args = [
+        dataset,
+        "--strategy",
+        "scripted",
+        "--model",
+        f"mock:file:{answers}",
+        "--store",
+        tmp_path / "r.sqlite",
+    ]
+    result = invoke(*args)
+    assert result.exit_code == 1, result.output
+    assert (
+        "2 tasks failed: sandbox error (demo/add, demo/neg): sandbox error while scoring: "
+        "zygote died" in result.output
+    )
+    assert "0 of 2 tasks finished" in result.output
+
+    monkeypatch.setattr(run_module, "run_hidden", real_run_hidden)
+    data = run_json(tmp_path, *args)
+    assert data["spent_this_invocation"]["calls"] == 0  # solved before: only scored now
+    assert data["tasks_finished"] == 2 and data["pass_at_k"] == {"1": 0.5}
+
+
+def test_a_strategy_that_ran_out_of_budget_is_not_a_failure(
+    tmp_path, dataset, answers, monkeypatch
+):
+    """Its best programs so far are scored and the task finished: exit status 0."""
+    from codeloop.strategies.base import Answers, run_guarded
+
+    def thrifty(**settings):
+        async def solve(ctx) -> Solution:
+            found = Answers()
+
+            async def body() -> None:
+                view = ctx.view
+                (completion,) = await ctx.backend.generate(
+                    GenerationRequest(prompt=view.prompt, task_id=view.task_id)
+                )
+                found.set([view.prompt + completion.text], [completion.text])
+                raise BudgetExceeded("calls 1 of 1")
+
+            return await run_guarded(ctx, found, body)
+
+        return solve
+
+    monkeypatch.setitem(STRATEGIES, "thrifty", thrifty)
+    data = run_json(
+        tmp_path,
+        dataset,
+        "--strategy",
+        "thrifty",
+        "--model",
+        f"mock:file:{answers}",
+        "--store",
+        tmp_path / "b.sqlite",
+    )
+    assert (data["tasks_finished"], data["tasks_failed"], data["errors"]) == (2, 0, 0)
+    assert all("budget exhausted" in r["note"] for r in data["results"])
+    assert data["pass_at_k"] == {"1": 0.5}
 
 
 def test_clean_errors_for_bad_input(tmp_path, dataset, monkeypatch):

@@ -20,6 +20,7 @@ __all__ = [
     "Backend",
     "DEFAULT_PRICES",
     "MissingDependency",
+    "ModelContextExceeded",
     "ModelError",
     "ModelRequestError",
     "ModelUnavailable",
@@ -81,6 +82,35 @@ class ModelRequestError(ModelError):
     """The request itself was refused (HTTP 4xx, unknown task, exhausted recording...)."""
 
     retryable = False
+
+
+class ModelContextExceeded(ModelRequestError):
+    """The prompt (with the tokens asked for, where a server counts them too) does not fit
+    the model's context: sending it again cannot help.  Lengths are in tokens; None where
+    the model or server did not say."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        prompt_tokens: int | None,
+        context_tokens: int | None,
+        completion_tokens: int | None = None,
+        detail: str = "",
+    ) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.context_tokens = context_tokens
+        self.completion_tokens = completion_tokens
+        prompt = "of unknown length" if prompt_tokens is None else f"of {prompt_tokens} tokens"
+        wanted = f" plus {completion_tokens} tokens to generate" if completion_tokens else ""
+        context = "unknown" if context_tokens is None else f"{context_tokens} tokens"
+        message = f"{model}: the prompt {prompt}{wanted} does not fit the model's context"
+        message += f" length ({context})"
+        if detail:
+            message += f"; the server said: {detail}"
+        super().__init__(message)
 
 
 class MissingDependency(ModelError):

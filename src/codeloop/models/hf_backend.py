@@ -8,6 +8,11 @@ plain "Role: text" rendering; a prompt request is tokenised as is.  Sampling map
 the tail of each sequence) and the text is cut at the first of them.  Usage: prompt tokens
 and, per sample, the tokens generated before the end-of-sequence token.  Generation runs in
 a worker thread, one request at a time.
+
+Context.  A prompt that fills the model's context (its `max_position_embeddings`) is a
+`ModelContextExceeded` naming both lengths; a prompt that fits gets at most the room left
+(`max_tokens` is cut to context - prompt, and a sample cut there ends with "length").
+Beyond its positions a model fails with an index error deep in torch.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import anyio
 
 from codeloop.models.base import (
     MissingDependency,
+    ModelContextExceeded,
     ModelRequestError,
     Stopwatch,
     apply_stop,
@@ -39,6 +45,19 @@ def _import() -> tuple[Any, Any]:
         package = "torch" if "torch" in str(error) else "transformers"
         raise MissingDependency(package, "hf", "hf") from error
     return torch, transformers
+
+
+# Where configs keep the number of positions a model has (GPT-2: n_positions, aliased).
+CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+
+
+def context_length(config: Any) -> int | None:
+    """The most tokens (prompt and generated) the model can attend to; None if unsaid."""
+    for name in CONTEXT_FIELDS:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 def _stop_criteria(transformers: Any, tokenizer: Any, stops: tuple[str, ...], start: int) -> Any:
@@ -99,6 +118,7 @@ class HFBackend:
             ) from error
         self.model.to(self.device)
         self.model.eval()
+        self.context_length = context_length(self.model.config)
         self._lock = threading.Lock()
 
     def _text(self, request: GenerationRequest) -> tuple[str, bool]:
@@ -123,10 +143,16 @@ class HFBackend:
             encoded = self.tokenizer(text, return_tensors="pt", add_special_tokens=not templated)
             encoded = {k: v.to(self.device) for k, v in encoded.items()}
             prompt_length = int(encoded["input_ids"].shape[1])
+            room = None if self.context_length is None else self.context_length - prompt_length
+            if room is not None and room < 1:
+                raise ModelContextExceeded(
+                    self.name, prompt_tokens=prompt_length, context_tokens=self.context_length
+                )
+            max_new = sampling.max_tokens if room is None else min(sampling.max_tokens, room)
             eos = self.tokenizer.eos_token_id
             pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
             options: dict[str, Any] = {
-                "max_new_tokens": sampling.max_tokens,
+                "max_new_tokens": max_new,
                 "num_return_sequences": request.n,
                 "pad_token_id": pad,
             }

@@ -8,6 +8,9 @@
 - Retries with exponential backoff and jitter on connection errors, timeouts, 408, 409,
   429 and 5xx only; any other 4xx is a `ModelRequestError` at once.  After the retries a
   `ModelUnavailable` names the URL and how to fix it.
+- A refusal because the prompt does not fit the model's context (OpenAI's, vLLM's,
+  SGLang's, llama.cpp's or TGI's wording) is a `ModelContextExceeded` with the lengths the
+  server gave.
 - At most `max_concurrency` requests in flight (default 8).
 - The key: `api_key=`, else CODELOOP_API_KEY, else OPENAI_API_KEY, else "EMPTY" for a
   base URL other than OpenAI's (local servers accept anything).
@@ -22,12 +25,14 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
 from typing import Any
 
 import anyio
 
 from codeloop.models.base import (
     DEFAULT_PRICES,
+    ModelContextExceeded,
     ModelError,
     ModelRequestError,
     ModelUnavailable,
@@ -45,6 +50,65 @@ __all__ = ["OpenAIBackend", "OPENAI_BASE_URL"]
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 OPENAI_MAX_STOP = 4
+
+
+# How OpenAI-compatible servers say that a prompt does not fit the model's context.
+CONTEXT_STATUS = frozenset({400, 413, 422})
+CONTEXT_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
+CONTEXT_WORDING = re.compile(
+    r"context[ _]?(length|size|window)|maximum context|`inputs` tokens \+ `max_new_tokens`",
+    re.IGNORECASE,
+)
+# The lengths, where the text gives them (named groups: prompt, completion, context).
+CONTEXT_NUMBERS = tuple(
+    re.compile(pattern, re.IGNORECASE)
+    for pattern in (
+        # OpenAI, vLLM
+        r"maximum context length is (?P<context>\d+)",
+        r"\((?P<prompt>\d+) in the messages, (?P<completion>\d+) in the completion\)",
+        r"(?:messages|prompt) resulted in (?P<prompt>\d+) tokens",
+        r"requested (?P<completion>\d+) output tokens and your prompt contains at least "
+        r"(?P<prompt>\d+) input tokens",
+        r"prompt \(total length (?P<prompt>\d+)\) is too long to fit into the model "
+        r"\(context length (?P<context>\d+)\)",
+        # SGLang
+        r"input \((?P<prompt>\d+) tokens\) is longer than the model's context length "
+        r"\((?P<context>\d+) tokens\)",
+        # TGI
+        r"must be <= (?P<context>\d+)\. Given: (?P<prompt>\d+) `inputs` tokens and "
+        r"(?P<completion>\d+) `max_new_tokens`",
+    )
+)
+
+
+def context_exceeded(
+    name: str, status: int, body: object, text: str
+) -> ModelContextExceeded | None:
+    """The refusal as a `ModelContextExceeded` when it says the prompt does not fit the
+    model's context, else None.  `body` is the JSON error object, `text` its message."""
+    if status not in CONTEXT_STATUS:
+        return None
+    fields = body if isinstance(body, dict) else {}
+    codes = {str(fields.get("code")), str(fields.get("type"))}
+    if not (codes & CONTEXT_CODES or CONTEXT_WORDING.search(text)):
+        return None
+    lengths: dict[str, int] = {}
+    for pattern in CONTEXT_NUMBERS:
+        found = pattern.search(text)
+        if found:
+            for key, value in found.groupdict().items():
+                lengths.setdefault(key, int(value))
+    # llama.cpp's server gives them as fields
+    for key, field in (("prompt", "n_prompt_tokens"), ("context", "n_ctx")):
+        if isinstance(fields.get(field), int):
+            lengths.setdefault(key, fields[field])
+    return ModelContextExceeded(
+        name,
+        prompt_tokens=lengths.get("prompt"),
+        context_tokens=lengths.get("context"),
+        completion_tokens=lengths.get("completion"),
+        detail=text,
+    )
 
 
 def _is_openai(base_url: str | None) -> bool:
@@ -213,6 +277,13 @@ class OpenAIBackend:
             status = error.status_code
             if status in RETRYABLE_STATUS or status >= 500:
                 raise _Attempt(error, _retry_after(error)) from error
+            body = error.body
+            text = body.get("message") if isinstance(body, dict) else None
+            overflow = context_exceeded(
+                self.name, status, body, text if isinstance(text, str) else str(error)
+            )
+            if overflow is not None:
+                raise overflow from error
             raise ModelRequestError(self._refusal(status, error)) from error
         except openai.APIError as error:  # e.g. a response that is not what the API promises
             raise ModelRequestError(
@@ -234,13 +305,15 @@ class OpenAIBackend:
 
         if isinstance(error, openai.APIStatusError):
             what = f"kept failing with HTTP {error.status_code} ({error})"
+            question = "is the server healthy and serving /v1?"
         else:
             what = f"could not be reached ({type(error).__name__}: {error})"
+            question = f"is a server listening at {self.url}?"
         if self.official:
             fix = "check your network connection and https://status.openai.com"
         else:
             fix = (
-                "is the server running and serving /v1?  Start one (e.g. `vllm serve MODEL`, "
+                f"{question}  Start one (e.g. `vllm serve MODEL`, "
                 "`llama-server -m MODEL.gguf --port 8000`, `ollama serve`) or point "
                 "--model at it: openai:MODEL@http://HOST:PORT/v1"
             )

