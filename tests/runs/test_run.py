@@ -710,9 +710,7 @@ def test_a_strategy_that_ran_out_of_budget_is_not_a_failure(
 
             async def body() -> None:
                 view = ctx.view
-                (completion,) = await ctx.backend.generate(
-                    GenerationRequest(prompt=view.prompt, task_id=view.task_id)
-                )
+                (completion,) = await ctx.generate(GenerationRequest(prompt=view.prompt))
                 found.set([view.prompt + completion.text], [completion.text])
                 raise BudgetExceeded("calls 1 of 1")
 
