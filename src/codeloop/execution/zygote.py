@@ -858,9 +858,10 @@ class Zygote:
     def _check_deadlines(self) -> None:
         """End the runs whose CPU budget or backstop ran out (a run's, or its test's).
 
-        A run with per-test limits is looked at every poll: one read of its CPU clock and
-        one of its run-queue wait (~1.5 us in all).  Any other run only when its budget or
-        backstop could first have run out."""
+        A run with per-test limits is looked at every poll: its CPU clock, its run-queue
+        wait and whether it has children (~4.5 us in all, against ~10 us for each new test
+        of the wait credit this replaced).  Any other run only when its budget or backstop
+        could first have run out."""
         if not self.runs:
             return
         now = time.monotonic()
