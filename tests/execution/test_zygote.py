@@ -1,7 +1,9 @@
-"""A zygote's slot work dirs (the same directory run after run, emptied in between), and
-when its loop wakes."""
+"""A zygote's slot work dirs (the same directory run after run, emptied in between), when
+its loop wakes, and how it reads a run's CPU time."""
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -80,11 +82,13 @@ def test_a_run_being_ended_is_waited_on_without_spinning(zygote):
         out_fd=-1,
         shm=None,  # type: ignore[arg-type]
         started=now - 1.0,
-        deadline=now - 0.5,
+        started_ns=time.monotonic_ns() - 1_000_000_000,
+        cpu_limit_s=1.0,
+        check_at=now - 0.5,
         test_indices=[0],
     )
     zygote.runs[run.pid] = run
-    assert zygote._next_timeout() == 0.0  # past its deadline: look at it now
+    assert zygote._next_timeout() == 0.0  # its budget is due a look: look at it now
     run.reason, run.kill_at = "timeout", now + 0.05
     assert 0.0 < zygote._next_timeout() <= 0.05  # asked to flush: killed when the grace ends
     # Killed: nothing is due until its exit wakes the loop.  Its past deadline used to give
@@ -94,3 +98,65 @@ def test_a_run_being_ended_is_waited_on_without_spinning(zygote):
     assert zygote._next_timeout() is None
     run.per_test = [0.1]  # with per-test limits the loop still looks every poll interval
     assert zygote._next_timeout() == zygote_module.POLL_INTERVAL_S
+
+
+def _cpu_s_from_proc(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", "rb") as handle:
+        fields = handle.read().rpartition(b")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_another_processs_cpu_time_is_read_from_its_cpu_clock():
+    """The zygote reads a run's CPU time through the process CPU clock of its pid: the
+    kernel's own count (utime + stime), readable for any process, None once it is gone."""
+    busy = subprocess.Popen([sys.executable, "-c", "while 1: pass"])
+    try:
+        time.sleep(0.3)
+        before = _cpu_s_from_proc(busy.pid)
+        cpu = zygote_module._process_cpu_ns(busy.pid)
+        after = _cpu_s_from_proc(busy.pid)
+        assert cpu is not None and cpu > 0
+        # /proc counts in clock ticks (10 ms); the clock in nanoseconds
+        assert before - 0.02 <= cpu / 1e9 <= after + 0.02
+    finally:
+        busy.kill()
+        busy.wait()
+    assert zygote_module._process_cpu_ns(busy.pid) is None
+
+
+def test_a_runs_cpu_time_includes_its_own_processes(zygote):
+    """A program that hands its work to child processes still spends its own budget: once
+    the run is seen with children, their CPU time counts (a fork bomb used to outlive its
+    limit by a minute, each of its 64 processes spinning under RLIMIT_CPU alone)."""
+    program = "import os\nif os.fork() == 0:\n    while 1: pass\nos.wait()\n"
+    parent = subprocess.Popen([sys.executable, "-c", program], start_new_session=True)
+    try:
+        now = time.monotonic()
+        run = Run(
+            job=None,  # type: ignore[arg-type]
+            pid=parent.pid,
+            chan_fd=-1,
+            slot=0,
+            out_fd=-1,
+            shm=None,  # type: ignore[arg-type]
+            started=now,
+            started_ns=time.monotonic_ns(),
+            cpu_limit_s=10.0,
+            test_indices=[0],
+        )
+        zygote.runs[run.pid] = run
+        deadline = time.monotonic() + 60
+        child_cpu = 0
+        while child_cpu < 0.1e9 and time.monotonic() < deadline:  # however busy the machine
+            time.sleep(0.05)
+            children = zygote_module._child_pids(parent.pid)
+            if children:
+                child_cpu = zygote_module._process_cpu_ns(children[0]) or 0
+        own = zygote_module._process_cpu_ns(parent.pid)
+        assert own is not None and child_cpu >= 0.1e9
+        cpu = zygote._run_cpu_ns(run, time.monotonic_ns())
+        assert run.forked
+        assert cpu is not None and cpu >= own + child_cpu  # its spinning child's time counts
+    finally:
+        os.killpg(parent.pid, 9)
+        parent.wait()

@@ -163,7 +163,7 @@ class LocalExecutor:
         require_isolation: bool | None = None,
         python: str | None = None,
         uid_base: int = 61000,
-        demote_after_s: float | None = 0.25,
+        demote_after_s: float | None = None,
         preload: Sequence[str] = HEAVY_MODULES,
     ) -> None:
         self.workers = workers or default_workers()
@@ -183,6 +183,10 @@ class LocalExecutor:
         )
         self.python = python or sys.executable
         self.uid_base = uid_base
+        # No longer used: a run stuck in a test was lowered to nice 19 while its wall-clock
+        # limit ran out.  Limits now count the program's own CPU time, so lowering it
+        # changes no verdict, only when that comes, and side by side it saved no time
+        # (docs/sandbox.md, "Deadlines and statuses").  Accepted so callers keep working.
         self.demote_after_s = demote_after_s
         self._zygotes: list[_Zygote] = []
         self.preload = frozenset(preload)
@@ -271,7 +275,6 @@ class LocalExecutor:
         config: dict[str, Any] = {
             "slot_base": index * SLOTS_PER_ZYGOTE,
             "slot_count": SLOTS_PER_ZYGOTE,
-            "demote_after_s": self.demote_after_s,
             "preload": list(preload),
         }
         if self.isolation:
@@ -751,12 +754,7 @@ def _ending(
     if reason == "requested":
         return TestOutcome(index, Status.NOT_RUN)
     if reason == "timeout":
-        return TestOutcome(
-            index,
-            Status.TIMEOUT,
-            expected=expected,
-            message=f"time limit exceeded ({run.get('duration', 0):.2f}s wall)",
-        )
+        return TestOutcome(index, Status.TIMEOUT, expected=expected, message=_timeout_message(run))
     if reason == "output_limit":
         return TestOutcome(
             index, Status.OUTPUT_LIMIT, expected=expected, message="output limit exceeded"
@@ -801,6 +799,23 @@ def _ending(
         expected=expected,
         message=f"the program ended the process (exit status {code})",
     )
+
+
+def _timeout_message(run: dict[str, Any]) -> str:
+    """What ran out: the CPU budget, or the wall-clock backstop of a program that sleeps or
+    blocks (docs/sandbox.md, "Deadlines and statuses")."""
+    timeout = run.get("timeout")
+    if not isinstance(timeout, dict):
+        return f"time limit exceeded ({run.get('duration', 0):.2f}s)"
+    limit = float(timeout.get("limit_s", 0.0))
+    who = "this test" if timeout.get("per_test") else "the program"
+    if timeout.get("clock") == "backstop":
+        factor = float(timeout.get("backstop_factor", 0.0))
+        return (
+            f"time limit exceeded (wall-clock backstop: {who} ran, slept or blocked for "
+            f"{float(timeout.get('used_s', 0.0)):.2f}s, {factor:g}x its {limit:.2f}s CPU limit)"
+        )
+    return f"time limit exceeded ({who} used its {limit:.2f}s of CPU)"
 
 
 def _expected_text(test: TestCase) -> str:

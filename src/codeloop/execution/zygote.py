@@ -70,14 +70,124 @@ MNT_DETACH = 2
 WORKDIR_BYTES = 64 * 1024 * 1024
 
 
-def _run_queue_wait_s(pid: int) -> float:
-    """Seconds a process has spent runnable but waiting for a CPU (0 when the kernel does
-    not say: limits are then plain wall clock)."""
+def _process_cpu_ns(pid: int) -> int | None:
+    """CPU time process `pid` has used so far, all its threads (not its children), in ns.
+
+    The kernel's own accounting, read through the process's CPU clock (CPUCLOCK_SCHED of
+    the thread group: `((~pid) << 3) | 2`), which any process may read for any other on
+    Linux: ~0.45 us of CPU against ~9 us to open and read /proc/PID/stat.  None once the
+    process is gone."""
     try:
-        with open(f"/proc/{pid}/schedstat", "rb") as handle:
-            return int(handle.read().split()[1]) / 1e9
+        return time.clock_gettime_ns(((~pid) << 3) | 2)
+    except OSError:
+        return None
+
+
+_CLOCK_TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK")
+# A process tree larger than this is not walked further (RLIMIT_NPROC caps a run at 64
+# processes where the uid is dropped; this only bounds the walk where it is not).
+TREE_LIMIT = 1024
+
+
+def _reaped_children_cpu_ns(pid: int) -> int:
+    """CPU time of the children `pid` has waited for (cutime + cstime, /proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rpartition(b")")[2].split()
+        return round((int(fields[13]) + int(fields[14])) * _CLOCK_TICK_NS)
     except (OSError, ValueError, IndexError):
-        return 0.0
+        return 0
+
+
+def _child_pids(pid: int) -> list[int]:
+    """The live children of every thread of `pid`."""
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as handle:
+                found.extend(int(child) for child in handle.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _tree_cpu_ns(root: int, seen: set[int]) -> int:
+    """CPU time of `root` and its descendants, live and waited for (pids in `seen` are
+    skipped, and added)."""
+    total = 0
+    stack = [root]
+    while stack and len(seen) < TREE_LIMIT:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        cpu = _process_cpu_ns(pid)
+        if cpu is None:
+            continue  # gone: its time is its parent's now (or lost, if nobody waits)
+        total += cpu + _reaped_children_cpu_ns(pid)
+        stack.extend(_child_pids(pid))
+    return total
+
+
+def _longest_wait_ns(root: int) -> int:
+    """The longest any thread of `root` or of its live descendants has waited for a CPU."""
+    longest = 0
+    seen: set[int] = set()
+    stack = [root]
+    while stack and len(seen) < TREE_LIMIT:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in threads:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as handle:
+                    longest = max(longest, int(handle.read().split()[1]))
+        stack.extend(_child_pids(pid))
+    return longest
+
+
+def _has_threads(pid: int) -> bool:
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
+        return False
+
+
+def _kept_fd_read(run: Run, name: str, path: str) -> bytes | None:
+    """Read a /proc file of the run's through a descriptor kept for it: opened when first
+    needed (most runs end before), a pread then costs ~1 us.  None if unreadable."""
+    fd = getattr(run, name)
+    if fd == -1:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            fd = -2
+        setattr(run, name, fd)
+    if fd < 0:
+        return None
+    try:
+        return os.pread(fd, 256, 0)
+    except OSError:
+        return None
+
+
+def _run_queue_wait_ns(run: Run) -> int:
+    """Nanoseconds the run's process has spent runnable but waiting for a CPU since it was
+    forked (its main thread, /proc/PID/schedstat); 0 when the kernel does not say."""
+    data = _kept_fd_read(run, "schedstat_fd", f"/proc/{run.pid}/schedstat")
+    try:
+        return int(data.split()[1]) if data else 0
+    except (ValueError, IndexError):
+        return 0
 
 
 def _address_space() -> int:
@@ -106,22 +216,33 @@ def _release_free_heap() -> None:
 
 
 POLL_INTERVAL_S = 0.005
-# A run that timed out is killed once its harness says it flushed its results, or this long
-# after it was asked to (a program stuck in C code, or one that ignores SIGUSR1).  Waiting
-# on a busy machine can take a while: at 20 ms, a child waiting for a CPU behind three
-# others was killed before it wrote what it had (HumanEval+ base verdicts lost under load).
+# A run that timed out is killed once its harness says it flushed its results, or once it
+# has spent this long off the run queue after it was asked to (a program stuck in C code,
+# or one that ignores SIGUSR1).  Off the run queue, not wall clock: waiting for a CPU on a
+# busy machine can take a while (at 20 ms of wall clock, a child waiting behind three
+# others was killed before it wrote what it had: HumanEval+ base verdicts lost under load).
 FLUSH_GRACE_S = 0.25
-# How often a run's priority is reviewed (see Zygote._review_priority).
-PRIORITY_POLL_S = 0.05
 # A fail-fast run in one test for this long is asked to write out its batched results
-# (child.FLUSH_SIGNAL, again at every review while it stays there): a test it failed
+# (child.FLUSH_SIGNAL, again every WRITE_OUT_POLL_S while it stays there): a test it failed
 # before may be among them, and the evaluator then stops the run instead of waiting for
 # this test's limit (a second, on 13 scoring runs of a CodeT HumanEval run).
 WRITE_OUT_AFTER_S = 0.05
-# A test waiting for a CPU gets that wait back, up to this many times its limit (more made
-# hung programs hold their slots, and burn CPU, for longer: at 3, calibrated HumanEval
-# took twice as long as at 1).
-WAIT_CREDIT_FACTOR = 1.0
+WRITE_OUT_POLL_S = 0.05
+# A time limit is a budget of the program's own CPU time (see docs/sandbox.md).  A program
+# that sleeps or blocks uses none, so each limit also has a backstop: the run (or test) ends
+# once its time off the run queue -- wall clock less the time it waited for a CPU, so what
+# it ran, slept and blocked -- reaches this many times the limit.  At 2, a program that
+# would finish within its limit on a quiet machine with a CPU to itself (CPU + blocked <=
+# limit) always does, with as much again for blocking the machine adds (page faults, result
+# writes to a busy evaluator); one that sleeps forever ends after twice its limit.  Waiting
+# for a CPU never counts, so neither clock depends on what else the machine runs.
+BACKSTOP_FACTOR = 2.0
+# The CPUs a run can use at once: a run's budget cannot run out sooner than its CPU time
+# left divided by this (threads), so the zygote looks at it no later than that.
+RUN_CPUS = max(1, len(os.sched_getaffinity(0)))
+# The least time between two looks at a run's budget (its CPU clock steps by scheduler
+# ticks while RLIMIT_CPU is armed: looking more often than this only spins).
+MIN_CHECK_S = 0.001
 CHANNEL_READ = 1 << 16
 FUNCTION_OUTPUT_KEEP = 16 * 1024  # what a function task's prints are kept for feedback
 
@@ -183,25 +304,36 @@ class Run:
     slot: int
     out_fd: int
     shm: mmap.mmap
-    started: float
-    deadline: float
+    started: float  # time.monotonic() at the fork
+    started_ns: int  # the same, time.monotonic_ns()
+    cpu_limit_s: float  # the run's CPU budget (the program's limit plus its tests' own)
     test_indices: list[int]
     per_test: list[float | None] | None = None
-    review_at: float = math.inf  # next look at its priority (Zygote._review_priority)
-    demoted: bool = False
-    kill_at: float = 0.0  # timed out: killed at this time, once its harness has flushed
-    demoted_in: tuple[int, int] = (-3, 0)  # (test index, its start) it was lowered in
+    check_at: float = 0.0  # next look at the run's CPU budget and backstop (monotonic)
+    review_at: float = math.inf  # fail-fast: next look at its test (Zygote._ask_write_out)
+    kill_at: float = 0.0  # timed out: next look at whether to kill it (flushed or not)
     channel_bytes: int = 0
     reason: str = ""
     stuck_test: int | None = None
+    timeout: dict[str, Any] = field(default_factory=dict)  # what ran out, for the verdict
     exit_info: dict[str, Any] = field(default_factory=dict)
     exited: bool = False
     chan_open: bool = True
-    test_seen: tuple[int, int] = (-3, 0)  # (test index, its start) when wait_base was read
-    # the running test's limit runs out then (time.monotonic), as of the last look: the
-    # zygote wakes for it, not at the next POLL_INTERVAL_S (~2.5 ms later on average)
+    # (time.monotonic_ns, CPU ns, run-queue wait ns) at the last look at a run with per-test
+    # limits (at the fork: 0 and 0, a new process's counts)
+    seen: tuple[int, int, int] = (0, 0, 0)
+    test_seen: tuple[int, int] = (-3, 0)  # (test index, its start) at the last look
+    test_base: tuple[int, int] = (0, 0)  # CPU and run-queue wait (ns) at that test's start
+    # the running test's budget or backstop can run out then at the soonest (monotonic), as
+    # of the last look: the zygote wakes for it, not at the next POLL_INTERVAL_S
     test_due: float = math.inf
-    wait_base: float = 0.0
+    # at the timeout: (monotonic ns, run-queue wait ns, the run's CPU ns)
+    grace_from: tuple[int, int, int] = (0, 0, 0)
+    schedstat_fd: int = -1  # /proc/PID/schedstat, opened when first needed (-2: none)
+    children_fd: int = -1  # /proc/PID/task/PID/children, the same
+    # seen with processes of its own: its CPU time is then its whole tree's at every look
+    forked: bool = False
+    orphans_cpu_ns: int = 0  # of its processes the zygote reaped (orphans)
 
 
 class Zygote:
@@ -214,6 +346,8 @@ class Zygote:
         self.suites: dict[str, Suite] = {}
         self.jobs: dict[int, Job] = {}
         self.runs: dict[int, Run] = {}  # by pid
+        self.orphans: dict[int, int] = {}  # a run's process reparented to us: its run's pid
+        self.orphans_seen_at = 0  # time.monotonic_ns() of the last look for new ones
         self.runs_by_fd: dict[int, Run] = {}
         self.pending: deque[Job] = deque()
         self.selector = selectors.DefaultSelector()
@@ -224,8 +358,6 @@ class Zygote:
         self.running = True
         self.workroot = ""
         self.slot_mount_options = b""
-        demote = config.get("demote_after_s")
-        self.demote_after = math.inf if demote is None else float(demote)
         self.slot_dirs: set[int] = set()
         self.workdirs: dict[int, Workdir] = {}
         self.outbox: list[bytes] = []
@@ -403,7 +535,7 @@ class Zygote:
             # us: waiting on its past deadlines instead spun this loop until it was reaped)
             (run.kill_at or math.inf)
             if run.reason
-            else min(run.deadline, run.review_at, run.test_due)
+            else min(run.check_at, run.review_at, run.test_due)
             for run in self.runs.values()
         )
         timeout = None if soonest == math.inf else max(0.0, soonest - now)
@@ -573,6 +705,7 @@ class Zygote:
             os.environ["TMPDIR"] = place.path
             self.env_home = place.path
         now = time.monotonic()
+        now_ns = time.monotonic_ns()
         # Objects that exist now go to the collector's permanent generation in the child:
         # its collections then never walk (and write to, so copy) the zygote's heap, such
         # as a suite's inputs, which are young.  The zygote takes them back after the fork.
@@ -594,11 +727,14 @@ class Zygote:
             out_fd=out_fd,
             shm=shm,
             started=now,
-            deadline=now + total,
+            started_ns=now_ns,
+            cpu_limit_s=total,
             test_indices=indices,
             per_test=per_test,
-            review_at=now
-            + (min(self.demote_after, WRITE_OUT_AFTER_S) if job.fail_fast else self.demote_after),
+            # its budget cannot run out sooner (nor its backstop, at twice the budget)
+            check_at=now + total / RUN_CPUS,
+            seen=(now_ns, 0, 0),
+            review_at=now + WRITE_OUT_AFTER_S if job.fail_fast else math.inf,
         )
         self.runs[pid] = run
         self.runs_by_fd[chan_r] = run
@@ -728,6 +864,12 @@ class Zygote:
             os.close(run.chan_fd)
 
     def _check_deadlines(self) -> None:
+        """End the runs whose CPU budget or backstop ran out (a run's, or its test's).
+
+        A run with per-test limits is looked at every poll: its CPU clock, its run-queue
+        wait and whether it has children (~4.5 us in all, against ~10 us for each new test
+        of the wait credit this replaced).  Any other run only when its budget or backstop
+        could first have run out."""
         if not self.runs:
             return
         now = time.monotonic()
@@ -737,95 +879,196 @@ class Zygote:
                 continue
             if run.reason:
                 if run.kill_at and now >= run.kill_at:
-                    run.kill_at = 0.0
-                    self._kill(run)
-                continue
-            if now >= run.deadline:
-                self._time_out(run, self._current_test(run), now)
+                    self._end_grace(run, now, now_ns)
                 continue
             if now >= run.review_at:
-                self._review_priority(run, now, now_ns)
-            if run.per_test is not None:
-                index, started_ns = struct.unpack_from(child_harness.SHM_FORMAT, run.shm, 0)
-                if 0 <= index < len(run.per_test) and started_ns:
-                    if (index, started_ns) != run.test_seen:
-                        # first look at this test: how long the run had waited for a CPU
-                        run.test_seen = (index, started_ns)
-                        run.wait_base = _run_queue_wait_s(run.pid)
-                    limit = run.per_test[index]
-                    if limit is None:
-                        run.test_due = math.inf
-                        continue
-                    # when the test's limit runs out, if it does not wait for a CPU
-                    run.test_due = started_ns / 1e9 + limit
-                    if now_ns - started_ns > limit * 1e9:
-                        # A per-test limit counts the time the test ran or was blocked,
-                        # not the time it waited for a CPU: on a busy machine (other runs
-                        # of ours included) a test needing 0.3 s of CPU can take 1.2 s of
-                        # wall clock, and the verdict should not depend on that.
-                        wait = _run_queue_wait_s(run.pid) - run.wait_base
-                        credit = min(max(wait, 0.0), WAIT_CREDIT_FACTOR * limit)
-                        if (now_ns - started_ns) / 1e9 - credit <= limit:
-                            run.test_due += credit
-                            continue
-                        self._time_out(run, index, now)
-                else:
-                    run.test_due = math.inf  # between tests, or loading
+                self._ask_write_out(run, now, now_ns)
+            if run.per_test is not None and self._check_test(run, now, now_ns):
+                continue
+            if now >= run.check_at:
+                self._check_run(run, now, now_ns)
 
-    def _time_out(self, run: Run, stuck_test: int | None, now: float) -> None:
+    def _run_cpu_ns(self, run: Run, now_ns: int, *, whole_tree: bool = False) -> int | None:
+        """CPU time the run has used: its process's, and its own processes' once it has
+        been seen with any (every look at the whole run looks for them).  None once the
+        run's process is gone (its reap comes next).
+
+        A run's processes stay in its process group (seccomp forbids leaving it): they
+        are its process's descendants, or, when their parent ended first, orphans
+        reparented to the zygote, found by their process group."""
+        cpu = _process_cpu_ns(run.pid)
+        if cpu is None:
+            return None
+        if not (whole_tree or run.forked):
+            # ~1 us: the main thread's children.  A process forked by another thread, or
+            # forked and gone between two looks, is found by the next whole-tree look.
+            path = f"/proc/{run.pid}/task/{run.pid}/children"
+            children = _kept_fd_read(run, "children_fd", path)
+            if not children or not children.strip():
+                return cpu
+            run.forked = True
+        self._find_orphans(now_ns)
+        seen = {run.pid}
+        extra = _reaped_children_cpu_ns(run.pid) + run.orphans_cpu_ns
+        for child in _child_pids(run.pid):
+            extra += _tree_cpu_ns(child, seen)
+        for orphan, owner in list(self.orphans.items()):
+            if owner == run.pid:
+                extra += _tree_cpu_ns(orphan, seen)
+        if extra or len(seen) > 1:
+            run.forked = True
+        return cpu + extra
+
+    def _find_orphans(self, now_ns: int) -> None:
+        """Note which run each process reparented to the zygote belongs to (once a pass)."""
+        if self.orphans_seen_at == now_ns:
+            return
+        self.orphans_seen_at = now_ns
+        for pid in _child_pids(os.getpid()):
+            if pid in self.runs or pid in self.orphans:
+                continue
+            with contextlib.suppress(OSError):
+                group = os.getpgid(pid)
+                if group in self.runs:
+                    self.orphans[pid] = group
+
+    def _check_run(self, run: Run, now: float, now_ns: int) -> None:
+        """The whole program's CPU budget (all its processes), and its backstop."""
+        cpu = self._run_cpu_ns(run, now_ns, whole_tree=True)
+        if cpu is None:
+            return
+        limit_ns = run.cpu_limit_s * 1e9
+        if cpu >= limit_ns:
+            self._time_out(run, self._current_test(run), now, now_ns, "cpu", cpu, limit_ns)
+            return
+        backstop_ns = BACKSTOP_FACTOR * limit_ns
+        # time off the run queue is at most the wall clock: read the wait only once that
+        # could have reached the backstop
+        backstop_left = backstop_ns - (now_ns - run.started_ns)
+        if backstop_left <= 0:
+            off_queue = now_ns - run.started_ns - _run_queue_wait_ns(run)
+            if off_queue >= backstop_ns and (run.forked or _has_threads(run.pid)):
+                # its main thread may be waiting on threads or processes that wait for a
+                # CPU: the run is off the run queue only as long as the one that waited
+                # longest is
+                off_queue = now_ns - run.started_ns - _longest_wait_ns(run.pid)
+            if off_queue >= backstop_ns:
+                stuck = self._current_test(run)
+                self._time_out(run, stuck, now, now_ns, "backstop", off_queue, limit_ns)
+                return
+            backstop_left = backstop_ns - off_queue
+        soonest = min((limit_ns - cpu) / RUN_CPUS, backstop_left) / 1e9
+        run.check_at = now + max(soonest, MIN_CHECK_S)
+
+    def _check_test(self, run: Run, now: float, now_ns: int) -> bool:
+        """The running test's CPU budget, and its backstop; True if the run timed out.
+
+        The child marks a test's start (monotonic ns) in the shared page; the zygote sees
+        it at its next look.  The CPU and run-queue wait at the start are those of the
+        last look and this one, in proportion to when between them the test started (the
+        error is a share of one poll interval, ~5 ms, against limits of 0.1 s or more)."""
+        assert run.per_test is not None
+        then_ns, then_cpu, then_wait = run.seen
+        cpu = self._run_cpu_ns(run, now_ns)
+        if cpu is None:
+            return False
+        wait = _run_queue_wait_ns(run)
+        run.seen = (now_ns, cpu, wait)
+        index, started_ns = struct.unpack_from(child_harness.SHM_FORMAT, run.shm, 0)
+        if not (0 <= index < len(run.per_test) and started_ns):
+            run.test_due = math.inf  # between tests, or loading
+            return False
+        if (index, started_ns) != run.test_seen:
+            run.test_seen = (index, started_ns)
+            span = now_ns - then_ns
+            share = min(max((started_ns - then_ns) / span, 0.0), 1.0) if span > 0 else 1.0
+            run.test_base = (
+                then_cpu + round(share * (cpu - then_cpu)),
+                then_wait + round(share * (wait - then_wait)),
+            )
+        limit = run.per_test[index]
+        if limit is None:
+            run.test_due = math.inf  # the run's budget caps it
+            return False
+        limit_ns = limit * 1e9
+        used = cpu - run.test_base[0]
+        if used >= limit_ns:
+            self._time_out(run, index, now, now_ns, "cpu", used, limit_ns, per_test=True)
+            return True
+        off_queue = now_ns - started_ns - (wait - run.test_base[1])
+        backstop_ns = BACKSTOP_FACTOR * limit_ns
+        if off_queue >= backstop_ns:
+            self._time_out(run, index, now, now_ns, "backstop", off_queue, limit_ns, per_test=True)
+            return True
+        run.test_due = now + min((limit_ns - used) / RUN_CPUS, backstop_ns - off_queue) / 1e9
+        return False
+
+    def _time_out(
+        self,
+        run: Run,
+        stuck_test: int | None,
+        now: float,
+        now_ns: int,
+        clock: str,
+        used_ns: float,
+        limit_ns: float,
+        *,
+        per_test: bool = False,
+    ) -> None:
         """End a run that ran out of time, after letting its harness flush.
 
-        The harness batches results; tests that passed just before the one that hangs may
-        still be in its buffer.  SIGUSR1 asks it to write them out (a Python-level
-        handler, so a program stuck in C code does not answer), and the process group is
-        killed as soon as it has written them (the flush ends with a marker), or
-        FLUSH_GRACE_S later whatever happens."""
+        `clock` says what ran out: "cpu" (the CPU budget) or "backstop" (time off the run
+        queue: the program slept or blocked).  The harness batches results; tests that
+        passed just before the one that hangs may still be in its buffer.  SIGUSR1 asks
+        it to write them out (a Python-level handler, so a program stuck in C code does
+        not answer), and the process group is killed as soon as it has written them (the
+        flush ends with a marker), or once it has had FLUSH_GRACE_S off the run queue or
+        of CPU, whichever comes first (its own processes may keep it from the CPU)."""
         run.reason = "timeout"
         run.stuck_test = stuck_test
+        run.timeout = {
+            "clock": clock,
+            "used_s": used_ns / 1e9,
+            "limit_s": limit_ns / 1e9,
+            "per_test": per_test,
+            "backstop_factor": BACKSTOP_FACTOR,
+        }
         try:
             os.kill(run.pid, signal.SIGUSR1)
         except OSError:
             self._kill(run)
             return
+        cpu = self._run_cpu_ns(run, now_ns) or 0
+        run.grace_from = (now_ns, _run_queue_wait_ns(run), cpu)
         run.kill_at = now + FLUSH_GRACE_S
 
-    def _review_priority(self, run: Run, now: float, now_ns: int) -> None:
-        """Lower a run stuck in one test to nice 19; restore it when it moves on.
+    def _end_grace(self, run: Run, now: float, now_ns: int) -> None:
+        """Kill a timed-out run that has had its grace and has not flushed; otherwise
+        look again when it could have had it."""
+        since_ns, wait_then, cpu_then = run.grace_from
+        off_queue = now_ns - since_ns - (_run_queue_wait_ns(run) - wait_then)
+        cpu = self._run_cpu_ns(run, now_ns)
+        used = max(off_queue, (cpu or cpu_then) - cpu_then)
+        left = FLUSH_GRACE_S - used / 1e9
+        if left > 0:
+            run.kill_at = now + max(left / RUN_CPUS, MIN_CHECK_S)
+            return
+        run.kill_at = 0.0
+        self._kill(run)
 
-        A test still running after `demote_after` seconds is most likely stuck: it gets
-        only the CPU nobody else wants while its wall-clock deadline runs out, so it does
-        not slow every program about to finish.  Loading (imports, module-level code) and
-        a program that is slow only because it has many quick tests are not lowered:
-        starving those made correct programs miss the 3 s limit on a busy machine.
-
-        A fail-fast run in one test for WRITE_OUT_AFTER_S is asked to write out its
-        batched results, at every review while it stays in that test."""
+    def _ask_write_out(self, run: Run, now: float, now_ns: int) -> None:
+        """A fail-fast run in one test for WRITE_OUT_AFTER_S is asked to write out its
+        batched results, again every WRITE_OUT_POLL_S while it stays in that test."""
         index, started_ns = struct.unpack_from(child_harness.SHM_FORMAT, run.shm, 0)
-        current = (index, started_ns)
-        if run.demoted and current != run.demoted_in:
-            run.demoted = False
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PGRP, run.pid, 0)
-        if index >= 0 and started_ns and run.job.fail_fast:
+        if index >= 0 and started_ns:
             in_test = (now_ns - started_ns) / 1e9
             if in_test >= WRITE_OUT_AFTER_S:
                 with contextlib.suppress(OSError):
                     os.kill(run.pid, child_harness.FLUSH_SIGNAL)
-            elif in_test < self.demote_after:
-                soonest = min(WRITE_OUT_AFTER_S, self.demote_after)
-                run.review_at = now + max(soonest - in_test, PRIORITY_POLL_S)
-                return
-        if index >= 0 and started_ns and not run.demoted:
-            stuck_for = (now_ns - started_ns) / 1e9
-            if stuck_for >= self.demote_after:
-                run.demoted = True
-                run.demoted_in = current
-                with contextlib.suppress(OSError):
-                    os.setpriority(os.PRIO_PGRP, run.pid, 19)
             else:
-                run.review_at = now + max(self.demote_after - stuck_for, PRIORITY_POLL_S)
+                run.review_at = now + max(WRITE_OUT_AFTER_S - in_test, WRITE_OUT_POLL_S)
                 return
-        run.review_at = now + PRIORITY_POLL_S
+        run.review_at = now + WRITE_OUT_POLL_S
 
     @staticmethod
     def _current_test(run: Run) -> int | None:
@@ -844,7 +1087,12 @@ class Zygote:
                 return
             run = self.runs.get(pid)
             if run is None:
-                continue  # an orphaned grandchild reparented to us (we are a subreaper)
+                # an orphaned descendant of a run, reparented to us (we are a subreaper):
+                # its time still counts for its run
+                owner = self.runs.get(self.orphans.pop(pid, 0))
+                if owner is not None:
+                    owner.orphans_cpu_ns += round((usage.ru_utime + usage.ru_stime) * 1e9)
+                continue
             self._finish_run(run, status, usage)
 
     def _finish_run(self, run: Run, status: int, usage: Any) -> None:
@@ -854,6 +1102,9 @@ class Zygote:
         self._drain(run)
         self._close_channel(run)
         del self.runs[run.pid]
+        for fd in (run.schedstat_fd, run.children_fd):
+            if fd >= 0:
+                os.close(fd)
         shm_index = struct.unpack_from(child_harness.SHM_FORMAT, run.shm, 0)[0]
         info: dict[str, Any] = {
             "tests": run.test_indices,
@@ -866,6 +1117,8 @@ class Zygote:
             else (shm_index if shm_index >= 0 else None),
             "harness_started": shm_index != -2,
         }
+        if run.timeout:
+            info["timeout"] = run.timeout
         if os.WIFSIGNALED(status):
             info["signal"] = os.WTERMSIG(status)
         else:
