@@ -54,7 +54,7 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
     cores = os.cpu_count() or 1
     per_task: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
     started = time.monotonic()
-    async with LocalExecutor(workers=cores, max_inflight=cores, demote_after_s=None) as executor:
+    async with LocalExecutor(workers=cores, max_inflight=cores) as executor:
         # the limits `codeloop evaluate` scores with (calibrated: its default factor, floor)
         options = EvaluateOptions(
             dataset=args.dataset, calibrated=args.calibrated, timeout_s=args.timeout

@@ -523,7 +523,7 @@ def test_a_program_that_sleeps_is_ended_by_the_wall_clock_backstop():
 def test_no_run_is_lowered_in_priority():
     """Runs stuck in a test used to be lowered to nice 19 while a wall-clock limit ran
     out; limits count CPU time now, so that would change no verdict, only delay it: every
-    test of a run keeps the normal priority (`demote_after_s` is accepted and unused)."""
+    test of a run keeps the normal priority."""
     import anyio
 
     from codeloop.execution.local import LocalExecutor
@@ -548,7 +548,7 @@ def test_no_run_is_lowered_in_priority():
     )
 
     async def main():
-        async with LocalExecutor(workers=1, demote_after_s=0.2) as executor:
+        async with LocalExecutor(workers=1) as executor:
             return await executor.run(
                 ExecRequest(program, suite, fail_fast=False, limits=Limits(time_s=5.0))
             )

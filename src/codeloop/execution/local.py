@@ -163,7 +163,6 @@ class LocalExecutor:
         require_isolation: bool | None = None,
         python: str | None = None,
         uid_base: int = 61000,
-        demote_after_s: float | None = None,
         preload: Sequence[str] = HEAVY_MODULES,
     ) -> None:
         self.workers = workers or default_workers()
@@ -187,7 +186,6 @@ class LocalExecutor:
         # limit ran out.  Limits now count the program's own CPU time, so lowering it
         # changes no verdict, only when that comes, and side by side it saved no time
         # (docs/sandbox.md, "Deadlines and statuses").  Accepted so callers keep working.
-        self.demote_after_s = demote_after_s
         self._zygotes: list[_Zygote] = []
         self.preload = frozenset(preload)
         self._heavy: _Zygote | None = None

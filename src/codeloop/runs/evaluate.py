@@ -416,16 +416,12 @@ async def evaluate(
         workers = max(1, min(options.workers or default_workers(), len(sample_set.samples)))
         async with LocalExecutor(
             workers=workers,
-            # Calibrated per-test limits: two runs per worker.  A test waiting for a CPU
-            # gets its wait back only up to its limit once more, and at eight runs a worker
-            # a correct recursive fib on HumanEval+ timed out where EvalPlus passed it.
+            # Calibrated per-test limits: two runs per worker (kept from when limits were
+            # wall clock, where at eight a worker a correct recursive fib on HumanEval+
+            # timed out; limits are CPU budgets now, so this only paces the work).
             max_inflight=options.max_inflight or (2 * workers if options.calibrated else None),
             isolation=options.isolation,
             require_isolation=options.require_isolation,
-            # Fixed limits: a run still going after 0.5 s yields the CPU to programs about to
-            # finish (hung programs then cost wall time, not CPU).  Calibrated limits are
-            # tight per test, so every run keeps its full share.
-            demote_after_s=None if options.calibrated else 0.5,
         ) as executor:
             prepared, dropped = await prepare_tasks(tasks, executor, options, progress)
             digest = _tasks_digest(list(prepared.values()))

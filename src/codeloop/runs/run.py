@@ -118,8 +118,8 @@ class RunOptions:
     cache: str | None = None  # response cache file; None: beside the store, or ~/.cache
     use_cache: bool = True
     workers: int | None = None  # sandbox workers
-    # Programs running at once.  Default: one per worker, so that wall-clock limits (CodeT's
-    # 0.1 s per generated test, say) measure the program, not how crowded the machine is.
+    # Programs running at once.  Default: one per worker (limits are CPU budgets, so more
+    # at once changes no verdict, only how the work is paced).
     max_inflight: int | None = None
     concurrency: int = 4  # tasks solved at once
     max_errors: int | None = None  # None: 10% of the tasks, at least 3
@@ -701,9 +701,6 @@ def _executor(options: RunOptions) -> LocalExecutor:
         max_inflight=options.max_inflight or options.workers or default_workers(),
         isolation=options.isolation,
         require_isolation=options.require_isolation,
-        # No demotion: strategies run programs under tight wall-clock limits per
-        # test (CodeT: 0.1 s), which a demoted, CPU-starved run would miss.
-        demote_after_s=None,
         # No preloaded heavy modules: loading a program counts against those
         # limits, as in the papers' harnesses (a program that imports torch
         # does not load in CodeT's time), and the preloading zygote would hold
