@@ -378,6 +378,11 @@ def run(job: ChildJob) -> NoReturn:
         _run_function(job, chan)
     chan.send({"done": 1})
     chan.flush()
+    _exit_flushing_output()
+
+
+def _exit_flushing_output() -> NoReturn:
+    """Write out what the program printed, then end the process (no clean-up to run)."""
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -729,12 +734,7 @@ def _run_driven(job: ChildJob) -> NoReturn:
         os.waitpid(pid, 0)
     except BaseException:
         pass
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BaseException:
-        pass
-    os._exit(0)
+    _exit_flushing_output()
 
 
 def _serve(

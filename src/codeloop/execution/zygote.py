@@ -33,6 +33,7 @@ import time
 import traceback
 import warnings
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,34 +116,33 @@ def _child_pids(pid: int) -> list[int]:
     return found
 
 
-def _tree_cpu_ns(root: int, seen: set[int]) -> int:
-    """CPU time of `root` and its descendants, live and waited for (pids in `seen` are
-    skipped, and added)."""
-    total = 0
+def _tree(root: int, seen: set[int]) -> Iterator[int]:
+    """`root` and its live descendants, each once (pids in `seen` are skipped, and added)."""
     stack = [root]
     while stack and len(seen) < TREE_LIMIT:
         pid = stack.pop()
         if pid in seen:
             continue
         seen.add(pid)
-        cpu = _process_cpu_ns(pid)
-        if cpu is None:
-            continue  # gone: its time is its parent's now (or lost, if nobody waits)
-        total += cpu + _reaped_children_cpu_ns(pid)
+        yield pid
         stack.extend(_child_pids(pid))
+
+
+def _tree_cpu_ns(root: int, seen: set[int]) -> int:
+    """CPU time of `root` and its descendants, live and waited for (pids in `seen` are
+    skipped, and added)."""
+    total = 0
+    for pid in _tree(root, seen):
+        cpu = _process_cpu_ns(pid)
+        if cpu is not None:  # else gone: its time is its parent's now (or lost)
+            total += cpu + _reaped_children_cpu_ns(pid)
     return total
 
 
 def _longest_wait_ns(root: int) -> int:
     """The longest any thread of `root` or of its live descendants has waited for a CPU."""
     longest = 0
-    seen: set[int] = set()
-    stack = [root]
-    while stack and len(seen) < TREE_LIMIT:
-        pid = stack.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
+    for pid in _tree(root, set()):
         try:
             threads = os.listdir(f"/proc/{pid}/task")
         except OSError:
@@ -151,7 +151,6 @@ def _longest_wait_ns(root: int) -> int:
             with contextlib.suppress(OSError, ValueError, IndexError):
                 with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as handle:
                     longest = max(longest, int(handle.read().split()[1]))
-        stack.extend(_child_pids(pid))
     return longest
 
 
