@@ -22,10 +22,12 @@ class TaskKind(enum.StrEnum):
 
 
 class TestKind(enum.StrEnum):
+    """How a test is run, and where its verdict is decided (always outside the program)."""
+
     __test__ = False  # not a pytest test class
     CALL = "call"  # call the entry point with args; the parent compares the returned value
     STDIO = "stdio"  # run the whole program with stdin; the parent compares stdout
-    CODE = "code"  # run test code (e.g. an assert-based check) inside the sandbox
+    CODE = "code"  # check code, run by the sandbox's trusted driver (calls cross to the program)
 
 
 class Compare(enum.StrEnum):
@@ -44,12 +46,13 @@ class Compare(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TestCase:
-    __test__ = False  # not a pytest test class
     """One test.  Inputs and expected values are plain Python builtins.
 
     `expected` is only meaningful when `has_expected` is true: loaders that compute
     expected outputs from a reference solution build tests without it first.
     """
+
+    __test__ = False  # not a pytest test class
 
     kind: TestKind
     args: tuple[Any, ...] = ()
@@ -138,6 +141,8 @@ class Status(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TestOutcome:
+    """What happened to one test of a run (texts capped; empty where not asked for)."""
+
     __test__ = False  # not a pytest test class
     index: int
     status: Status
@@ -166,8 +171,9 @@ class Limits:
 
 @dataclass(frozen=True)
 class TestSuite:
-    __test__ = False  # not a pytest test class
     """Tests that many programs run against; sent to each sandbox worker only once."""
+
+    __test__ = False  # not a pytest test class
 
     tests: tuple[TestCase, ...]
     entry_point: str | None
