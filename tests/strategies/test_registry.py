@@ -29,7 +29,9 @@ def test_unknown_setting_lists_the_settings():
         ("sample", {"temperature": -1}, "temperature"),
         ("sample", {"mode": "json"}, "expected one of auto, chat, completion"),
         ("self_debug", {"feedback": "verbose"}, "simple, unit_test, unit_test_explanation"),
-        ("self_debug", {"mode": "completion"}, "expected one of auto, chat"),
+        # self_debug and reflexion are conversations: a `mode` setting would change nothing
+        ("self_debug", {"mode": "chat"}, "no setting 'mode'"),
+        ("reflexion", {"mode": "chat"}, "no setting 'mode'"),
         ("reflexion", {"memory": 0}, "memory must be at least 1"),
         ("codet", {"program_weight": "log"}, "sqrt, count"),
         ("codet", {"test_time_limit_s": 0}, "positive"),

@@ -67,7 +67,6 @@ class ReflexionSettings:
     max_tokens: int | None = None
     n: int = 1  # independent trials
     max_failures: int = 10  # failing tests shown in a test report
-    mode: Literal["auto", "chat"] = "auto"  # a chat strategy
 
     def check(self) -> None:
         at_least("rounds", self.rounds, 0)

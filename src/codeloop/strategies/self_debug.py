@@ -57,7 +57,6 @@ class SelfDebugSettings:
     max_tokens: int | None = None
     n: int = 1  # independent debugging sessions
     max_failures: int = 3  # failing tests shown per feedback message
-    mode: Literal["auto", "chat"] = "auto"  # a conversation: chat only
 
     def check(self) -> None:
         at_least("rounds", self.rounds, 0)
