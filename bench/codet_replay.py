@@ -38,7 +38,7 @@ data, gives 36.75 in 528 s with 4.4 GB peak memory (figures from the issue, anot
 CodeT's code is not in this repository and is not copied.  A goal whose baseline was not
 run side by side in this run is not judged: it prints "n/a (baseline quoted)" (this
 machine's speed drifts by more than the margin of the 5x goal within an hour,
-docs/run.md).  Where a checkout of CodeT is at hand, `--codet-repo PATH` measures it side
+bench/RESULTS.md).  Where a checkout of CodeT is at hand, `--codet-repo PATH` measures it side
 by side: codeloop, then CodeT's own main.py on the same recorded files (as its README runs
 it, with numpy from `--codet-python`), then codeloop again; the speed-up is CodeT's wall
 time over the mean of the two codeloop runs around it.  CodeT's harness runs the generated
@@ -195,7 +195,7 @@ def machine_gauge() -> float:
     """CPU seconds a fixed pure-Python loop takes now (the best of three): not a
     baseline, a reading of this machine's speed at the time.  On the 2-core VM this was
     written on it read 0.14 to 0.34 s within one afternoon, with the run's time moving
-    alike (docs/run.md)."""
+    alike (bench/RESULTS.md)."""
 
     def once() -> float:
         started = time.process_time()
@@ -605,7 +605,7 @@ def main() -> None:
             f"{who} {run.gauge_before:.3f} before, {run.gauge_after:.3f} after"
             for who, run in gauges
         )
-        + " (the 2-core VM of docs/run.md read 0.14 to 0.34 s in one afternoon)"
+        + " (the 2-core VM of bench/RESULTS.md read 0.14 to 0.34 s in one afternoon)"
     )
     write_json(
         args.json,
