@@ -40,7 +40,7 @@ are options, off by default:
   48 of them early, after 409 timeouts, losing 284 of their passes (pass@2 with ties 44.22
   instead of 44.83; CodeT's own code: 44.74).
 
-Deviations from CodeT's harness, kept on purpose (docs/run.md lists them):
+Deviations from CodeT's harness, kept on purpose (docs/strategies.md lists them):
 
 - `load_time_limit_s` (0.5 s): a program must load, and define the entry point, before its
   tests count.  One that runs code or imports third-party modules when it loads is loaded
