@@ -326,3 +326,18 @@ def test_a_pip_installed_plugin_runs_from_the_cli(tmp_path):
         data = json.loads(out.read_text())
         assert data["config"]["strategy"] == strategy
         assert data["pass_at_k"] == {"1": 1.0}
+
+
+def test_evaluate_scores_a_samples_file_on_a_plugin_dataset(tmp_path):
+    load_example("dataset")
+    samples = tmp_path / "samples.jsonl"
+    rows = [{"task_id": "squares/0", "completion": c} for c in (RIGHT, WRONG)]
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = codeloop.evaluate(samples, dataset="squares", ks=(1,))
+    assert report.samples == 2
+    assert [r.passed for r in sorted(report.results, key=lambda r: r.sample_index)] == [
+        True,
+        False,
+    ]
+    [group] = report.pass_at_k.values()
+    assert group["1"] == 0.5
