@@ -12,7 +12,10 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "codeloop"
 FORBIDDEN = ("codeloop.scoring", "codeloop.runs")
-ALLOWED = ("scoring", "runs", "cli.py", "report", "export")
+# The root `__init__.py` is the public API: `codeloop.run` and `codeloop.evaluate` import the
+# runs inside the functions, as the CLI does.  No module of codeloop imports the root package
+# (import-linter checks the arrows transitively; see pyproject's contract).
+ALLOWED = ("scoring", "runs", "cli.py", "report", "export", "__init__.py")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -41,6 +44,15 @@ def guarded_files() -> list[Path]:
 def test_no_scoring_imports_outside_scoring(path):
     bad = sorted(m for m in imported_modules(path) if m.startswith(FORBIDDEN))
     assert not bad, f"{path.relative_to(SRC)} imports {bad}"
+
+
+def test_nothing_inside_codeloop_imports_the_public_api():
+    offenders = [
+        str(path.relative_to(SRC))
+        for path in sorted(SRC.rglob("*.py"))
+        if path != SRC / "__init__.py" and "codeloop" in imported_modules(path)
+    ]
+    assert not offenders, f"modules importing the root package: {offenders}"
 
 
 def test_strategies_do_not_touch_hidden_tests():

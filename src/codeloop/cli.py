@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -303,7 +304,11 @@ def run_command(
         str, typer.Argument(help="humaneval, humaneval+, mbpp, mbpp+, or a task file path.")
     ],
     strategy: Annotated[
-        str, typer.Option(help="sample, self_debug, reflexion, codet, ...")
+        str,
+        typer.Option(
+            help="sample, self_debug, reflexion, codet, an installed plugin "
+            "(codeloop strategies lists them), or pkg.module:factory."
+        ),
     ] = "sample",
     model: Annotated[
         str | None,
@@ -369,6 +374,7 @@ def run_command(
 
     from codeloop.execution.local import SandboxError
     from codeloop.models import ModelError, NoModelConfigured, resolve_model
+    from codeloop.registry import PluginError
     from codeloop.runs.run import RunError, RunOptions, parse_budget, parse_setting
     from codeloop.runs.run import run as run_tasks
     from codeloop.tasks import TaskLoadError
@@ -440,7 +446,7 @@ def run_command(
         where = f"; rerun with --store {store} to resume" if store else ""
         console.print(f"[yellow]interrupted[/]: finished tasks are kept{where}")
         raise typer.Exit(130)
-    except (RunError, TaskLoadError) as exc:
+    except (RunError, TaskLoadError, PluginError) as exc:
         _fail(str(exc))
         return
     except ModelError as exc:  # the model could not be loaded: --model names no usable model
@@ -534,6 +540,23 @@ def _print_run_report(report: Any) -> None:
             f"reasons above and are left out of the scores; {again}",
             soft_wrap=True,
         )
+
+
+@app.command()
+def strategies() -> None:
+    """List the installed strategies (built-in and plugins) with their settings and defaults."""
+    from codeloop.registry import STRATEGIES, PluginError
+
+    try:
+        names = sorted(STRATEGIES)
+    except PluginError as exc:
+        _fail(str(exc))
+        return
+    for name in names:
+        out.print(f"[bold]{escape(name)}[/]  ({escape(STRATEGIES.origin(name))})", soft_wrap=True)
+        for key, default in STRATEGIES.settings(name):
+            shown = "(required)" if default is inspect.Parameter.empty else repr(default)
+            out.print(f"    {escape(key)} = {escape(shown)}", soft_wrap=True)
 
 
 @app.command()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from codeloop.models.base import Backend, ModelRequestError, NoModelConfigured
+from codeloop.registry import PROVIDERS
 
 __all__ = [
     "DEFAULT_OPENAI_MODEL",
@@ -76,14 +77,16 @@ def _mock(rest: str, **options: Any) -> Backend:
     return load_mock(rest, **options)
 
 
-PROVIDERS: dict[str, Callable[..., Backend]] = {
-    "openai": _openai,
-    "vllm": _vllm,
-    "hf": _hf,
-    "llamacpp": _llamacpp,
-    "replay": _replay,
-    "mock": _mock,
-}
+# The built-ins register like any plugin (codeloop.registry); PROVIDERS is that registry.
+for _name, _factory in (
+    ("openai", _openai),
+    ("vllm", _vllm),
+    ("hf", _hf),
+    ("llamacpp", _llamacpp),
+    ("replay", _replay),
+    ("mock", _mock),
+):
+    PROVIDERS.register(_name, _factory)
 
 
 def load_backend(spec: str, *, cache: str | Path | None = None, **options: Any) -> Backend:
@@ -97,7 +100,7 @@ def load_backend(spec: str, *, cache: str | Path | None = None, **options: Any) 
             f"model {spec!r} names no provider: write PROVIDER:MODEL, e.g. openai:{spec}. "
             f"Providers: {', '.join(PROVIDERS)}"
         )
-    factory = PROVIDERS.get(provider)
+    factory: Callable[..., Backend] | None = PROVIDERS.get(provider)
     if factory is None:
         raise ModelRequestError(
             f"unknown model provider {provider!r} in {spec!r}; providers: {', '.join(PROVIDERS)}"

@@ -516,12 +516,22 @@ class _MeteredBackend:
 
 
 def resolve_strategy(name: str, settings: Mapping[str, Any]) -> Strategy:
+    """A registered strategy (built-in or plugin) or `pkg.module:factory`, built with
+    `settings` as keyword arguments."""
+    from codeloop.registry import PluginError, resolve_factory
     from codeloop.strategies import STRATEGIES, make_strategy
 
-    if name not in STRATEGIES:
-        raise RunError(f"unknown strategy {name!r}; strategies: {', '.join(sorted(STRATEGIES))}")
     try:
+        if ":" in name:
+            factory = resolve_factory(name)
+            return factory(**settings)
+        if name not in STRATEGIES:
+            raise RunError(
+                f"unknown strategy {name!r}; strategies: {', '.join(sorted(STRATEGIES))}"
+            )
         return make_strategy(name, **settings)
+    except PluginError as exc:
+        raise RunError(str(exc)) from exc
     except (TypeError, ValueError) as exc:
         raise RunError(f"strategy {name!r}: bad settings {dict(settings)}: {exc}") from exc
 
@@ -592,11 +602,15 @@ async def run(
     progress: ProgressHook | None = None,
     *,
     backend: Backend | None = None,
+    strategy: Strategy | None = None,
+    tasks: Sequence[Task] | None = None,
 ) -> RunReport:
     """Solve and score the selected tasks (see the module docstring).
 
     `backend` replaces the one `options.model` names (tests pass a MockBackend); it is
-    wrapped in the response cache like any other and closed at the end.
+    wrapped in the response cache like any other and closed at the end.  `strategy` (a
+    built `async solve(ctx)`) replaces the one `options.strategy` names, which then only
+    labels the run; `tasks` replace the ones `options.dataset` names (`limit` still applies).
     """
     from codeloop.models.cache import CachedBackend
     from codeloop.models.registry import load_backend
@@ -606,8 +620,12 @@ async def run(
     if not options.ks or min(options.ks) < 1:
         raise RunError("ks must be positive")
     started = time.monotonic()
-    strategy = resolve_strategy(options.strategy, options.settings)
-    tasks = select_tasks(options)
+    if strategy is None:
+        strategy = resolve_strategy(options.strategy, options.settings)
+    if tasks is None:
+        tasks = select_tasks(options)
+    else:
+        tasks = list(tasks)[: options.limit] if options.limit is not None else list(tasks)
     run_key = run_key_of(options)
     config = run_config(options) | {
         "per_task_budget": budget_text(options.budget),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from codeloop.registry import STRATEGIES
 from codeloop.strategies.base import (
     Answers,
     BudgetExceeded,
@@ -22,10 +23,10 @@ from codeloop.strategies.base import (
     Strategy,
     run_guarded,
 )
-from codeloop.strategies.codet import make_codet
-from codeloop.strategies.reflexion import make_reflexion
-from codeloop.strategies.sample import make_sample
-from codeloop.strategies.self_debug import make_self_debug
+from codeloop.strategies.codet import CodeTSettings, make_codet
+from codeloop.strategies.reflexion import ReflexionSettings, make_reflexion
+from codeloop.strategies.sample import SampleSettings, make_sample
+from codeloop.strategies.self_debug import SelfDebugSettings, make_self_debug
 
 __all__ = [
     "STRATEGIES",
@@ -40,17 +41,16 @@ __all__ = [
     "run_guarded",
 ]
 
-STRATEGIES: dict[str, Callable[..., Strategy]] = {
-    "sample": make_sample,
-    "self_debug": make_self_debug,
-    "reflexion": make_reflexion,
-    "codet": make_codet,
-}
+# The built-ins register like any plugin (codeloop.registry); STRATEGIES is that registry.
+STRATEGIES.register("sample", make_sample, settings=SampleSettings)
+STRATEGIES.register("self_debug", make_self_debug, settings=SelfDebugSettings)
+STRATEGIES.register("reflexion", make_reflexion, settings=ReflexionSettings)
+STRATEGIES.register("codet", make_codet, settings=CodeTSettings)
 
 
 def make_strategy(name: str, **settings: Any) -> Strategy:
     """The strategy `name` with `settings`; ValueError for an unknown name or setting."""
-    factory = STRATEGIES.get(name)
+    factory: Callable[..., Strategy] | None = STRATEGIES.get(name)
     if factory is None:
         raise ValueError(f"unknown strategy {name!r}; strategies: {', '.join(sorted(STRATEGIES))}")
     return factory(**settings)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from codeloop.registry import DATASETS as _REGISTRY
 from codeloop.tasks.asserts import ConversionResult, convert_check, first_assert_test
 from codeloop.tasks.docstring import docstring_examples
 from codeloop.tasks.errors import TaskFileError, TaskLoadError
@@ -39,7 +40,11 @@ _LOADERS: dict[str, Callable[..., list[Task]]] = {
     "mbpp": load_mbpp,
     "mbpp+": load_mbpp_plus,
 }
+# The built-in datasets (calibrated by their reference solutions); they register like any
+# plugin (codeloop.registry), and load_tasks looks names up in that registry.
 DATASETS: tuple[str, ...] = tuple(_LOADERS)
+for _name, _loader in _LOADERS.items():
+    _REGISTRY.register(_name, _loader)
 # The options each named dataset takes (every one a bool, off by default).
 TASK_OPTIONS: Mapping[str, tuple[str, ...]] = {
     "humaneval": ("fix_docstring_examples",),
@@ -70,6 +75,8 @@ def load_tasks(
     loader = _LOADERS.get(name)
     if loader is not None:
         return loader(dataset_file, **_checked_options(name, options or {}))
+    if dataset.strip() in _REGISTRY:  # a plugin: it checks its own options
+        return list(_REGISTRY[dataset.strip()](dataset_file, **dict(options or {})))
     if options:
         raise TaskLoadError(f"task options are only for named datasets ({', '.join(DATASETS)})")
     if dataset_file is not None:
