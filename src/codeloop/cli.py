@@ -243,6 +243,13 @@ def _pass_at_k_table(title: str, pass_at_k: dict[str, dict[str, float]]) -> tupl
     return table, ks
 
 
+def _note_dropped_k(dropped: dict[str, str]) -> None:
+    """One line naming each requested k left out of pass@k, and why."""
+    if dropped:
+        reasons = "; ".join(f"pass@{k}: {why}" for k, why in dropped.items())
+        console.print(f"[yellow]note:[/] requested k left out ({reasons})", soft_wrap=True)
+
+
 def _percents(row: dict[str, float], ks: list[str]) -> list[str]:
     return [f"{100 * row[k]:.2f}" if k in row else "-" for k in ks]
 
@@ -288,6 +295,7 @@ def _print_report(report: Any) -> None:
             f"[yellow]{task_id}: {len(lost)} test(s) dropped: the reference "
             "solution fails on them[/]"
         )
+    _note_dropped_k(report.dropped_k)
     table, _ = _pass_at_k_table("pass@k", report.pass_at_k)
     out.print(table)
     counts = ", ".join(f"{name} {n}" for name, n in sorted(report.status_counts.items()))
@@ -487,6 +495,7 @@ def _print_run_report(report: Any) -> None:
         style = "bold red" if report.stop_reason.startswith("error") else "yellow"
         console.print(f"[{style}]stopped early[/]: {report.stop_reason}")
     if report.finished:
+        _note_dropped_k(report.dropped_k)
         table, ks = _pass_at_k_table("ranked pass@k (% of finished tasks)", report.pass_at_k)
         for group, row in report.pass_at_k_ties.items():  # strategies that rank with ties
             table.add_row(f"{group}, ties by expectation", *_percents(row, ks))

@@ -20,7 +20,7 @@ from typing import Any
 from codeloop.execution.codec import digest as value_digest
 from codeloop.execution.local import LocalExecutor, default_workers
 from codeloop.runs.store import RunStore
-from codeloop.scoring.passk import mean_pass_at_k, usable_ks
+from codeloop.scoring.passk import dropped_ks, mean_pass_at_k, usable_ks
 from codeloop.scoring.reference import apply_reference, run_references
 from codeloop.scoring.samples import Sample, read_samples
 from codeloop.tasks import load_tasks
@@ -88,6 +88,8 @@ class EvaluationReport:
     # outside the program's process, a data test by the evaluator comparing a decoded
     # value, a code test by the sandbox's trusted driver (docs/sandbox.md).
     judged: dict[str, int] = field(default_factory=dict)
+    # requested k left out of pass@k -> why (a task has fewer samples than k)
+    dropped_k: dict[str, str] = field(default_factory=dict)
 
     @property
     def primary_group(self) -> str:
@@ -99,6 +101,7 @@ class EvaluationReport:
             "dataset": self.dataset,
             "pass_at_k": primary,
             "pass_at_k_by_group": self.pass_at_k,
+            "dropped_k": self.dropped_k,
             "groups": self.groups,
             "tasks_in_dataset": self.tasks_in_dataset,
             "tasks_attempted": self.tasks_attempted,
@@ -594,11 +597,14 @@ def _report(
     order = {t.task_id: i for i, t in enumerate(all_tasks)}
     results.sort(key=lambda r: (order.get(r.task_id, 0), r.sample_index))
     pass_at_k: dict[str, dict[str, float]] = {}
+    dropped: dict[str, str] = {}
     for name in group_names:
         rows = per_task.get(name, {})
         ns = [(len(v), sum(v)) for v in rows.values()]
         ks = usable_ks((n for n, _ in ns), options.ks)
         pass_at_k[name] = {str(k): mean_pass_at_k(ns, k) for k in ks} if ns else {}
+        for k, why in dropped_ks((n for n, _ in ns), options.ks).items():
+            dropped.setdefault(k, why)
     return EvaluationReport(
         dataset=options.dataset,
         tasks_in_dataset=len(all_tasks),
@@ -616,4 +622,5 @@ def _report(
         reused=reused,
         wall_s=0.0,
         options={k: v for k, v in asdict(options).items()},
+        dropped_k=dict(sorted(dropped.items(), key=lambda item: int(item[0]))),
     )

@@ -275,6 +275,8 @@ class RunReport:
     pass_at_k_ties: dict[str, dict[str, float]] = field(default_factory=dict)
     tasks_with_ties: int = 0  # finished tasks scored by expectation
     tasks_without_consensus: int = 0  # of those, scored by the unbiased estimator
+    # requested k left out of pass@k -> why (no finished task ranked k programs)
+    dropped_k: dict[str, str] = field(default_factory=dict)
 
     @property
     def primary_group(self) -> str:
@@ -308,6 +310,7 @@ class RunReport:
         return {
             "pass_at_k": self.pass_at_k.get(self.primary_group, {}),
             "pass_at_k_by_group": self.pass_at_k,
+            "dropped_k": self.dropped_k,
             "pass_at_k_ties": self.pass_at_k_ties.get(self.primary_group, {}),
             "pass_at_k_ties_by_group": self.pass_at_k_ties,
             "tasks_with_ties": self.tasks_with_ties,
@@ -1073,6 +1076,7 @@ def _report(
         pass_at_k_ties=ties_pass_at(finished, group_names, pass_at),
         tasks_with_ties=len(with_ties),
         tasks_without_consensus=sum(1 for r in with_ties if r.no_consensus),
+        dropped_k=ranked_dropped_k(finished, options.ks),
     )
 
 
@@ -1097,6 +1101,19 @@ def ties_pass_at(
             row[k] = total / len(results)
         table[name] = row
     return table
+
+
+def ranked_dropped_k(results: list[TaskResult], ks: Iterable[int]) -> dict[str, str]:
+    """k -> why `ranked_pass_at` leaves it out: no finished task ranked k programs."""
+    if not results:
+        return {}
+    most = max((len(r.ranked) for r in results), default=0)
+    noun = "program" if most == 1 else "programs"
+    return {
+        str(k): f"no task ranked more than {most} {noun}"
+        for k in sorted(set(ks))
+        if k > max(most, 1)
+    }
 
 
 def ranked_pass_at(

@@ -32,6 +32,20 @@ def usable_ks(sample_counts: Iterable[int], requested: Sequence[int]) -> list[in
     return [k for k in requested if 1 <= k <= smallest]
 
 
+def dropped_ks(sample_counts: Iterable[int], requested: Sequence[int]) -> dict[str, str]:
+    """k -> why it is left out, for each requested k that `usable_ks` drops."""
+    counts = list(sample_counts)
+    if not counts:
+        return {}
+    smallest = min(counts)
+    noun = "sample" if smallest == 1 else "samples"
+    return {
+        str(k): f"a task has {smallest} {noun}" if k >= 1 else "k must be at least 1"
+        for k in sorted(set(requested))
+        if not 1 <= k <= smallest
+    }
+
+
 def mean_pass_at_k(per_task: Iterable[tuple[int, int]], k: int) -> float:
     """Mean over tasks of pass@k; per_task yields (n, c)."""
     values = [pass_at_k(n, c, k) for n, c in per_task]
