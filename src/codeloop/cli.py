@@ -67,10 +67,22 @@ def _check_positive(value: float | None, option: str, *, at_least_one: bool = Fa
         _fail(f"{option} must be positive, got {value:g}")
 
 
+def _check_parent(path: Path, option: str) -> None:
+    """A file to be written goes into a folder that exists: none is created unasked."""
+    parent = path.parent
+    if not parent.exists():
+        _fail(f"{option} {path}: the folder {parent} does not exist; create it first")
+    if not parent.is_dir():
+        _fail(f"{option} {path}: {parent} is not a folder")
+
+
 def _check_output(path: Path | None, option: str) -> None:
     """Checked before the work, so that a run is not lost to a path it cannot write."""
-    if path is not None and path.is_dir():
+    if path is None:
+        return
+    if path.is_dir():
         _fail(f"{option} {path} is a folder; give a file name")
+    _check_parent(path, option)
 
 
 def _check_sqlite(path: Path | None, option: str) -> None:
@@ -80,8 +92,7 @@ def _check_sqlite(path: Path | None, option: str) -> None:
     if path.is_dir():
         _fail(f"{option} {path} is a folder, not a sqlite file")
     if not path.exists():
-        if path.parent.exists() and not path.parent.is_dir():
-            _fail(f"{option} {path}: {path.parent} is not a folder")
+        _check_parent(path, option)
         return
     import sqlite3
 
@@ -216,7 +227,6 @@ def _write_json(
 ) -> None:
     if path is None:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1, default=default))
     console.print(f"results written to {path}")
 

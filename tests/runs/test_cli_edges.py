@@ -133,3 +133,45 @@ def test_run_notes_a_dropped_k(tmp_path, dataset, answers):
     assert set(data["pass_at_k"]) == {"1"}
     assert data["dropped_k"] == {"3": "no task ranked more than 1 program"}
     assert "pass@3: no task ranked more than 1 program" in " ".join(result.output.split())
+
+
+# ------------------------------------------------------------ no folders made unasked
+
+
+@pytest.mark.parametrize("option", ["--store", "--json", "--cache"])
+def test_run_refuses_a_missing_parent_folder(tmp_path, dataset, answers, option):
+    missing = tmp_path / "a" / "b"
+    args = run_args(dataset, answers, tmp_path)
+    if option == "--store":
+        args[-1] = missing / "c.sqlite"
+    else:
+        args += [option, missing / ("out.json" if option == "--json" else "c.sqlite")]
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and "does not exist" in result.output
+    assert str(missing) in " ".join(result.output.split())
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "run.sqlite").exists()  # refused before any work
+
+
+@pytest.mark.parametrize("option", ["--store", "--json"])
+def test_evaluate_refuses_a_missing_parent_folder(tmp_path, dataset, option):
+    samples = write_jsonl(
+        tmp_path / "samples.jsonl", [{"task_id": "demo/neg", "completion": "    return -a\n"}]
+    )
+    target = tmp_path / "a" / "b" / ("c.sqlite" if option == "--store" else "out.json")
+    result = cli("evaluate", samples, "--dataset", dataset, option, target)
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and "does not exist" in result.output
+    assert not (tmp_path / "a").exists()
+
+
+def test_the_store_creates_no_folder(tmp_path):
+    from codeloop.runs.store import RunStore
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        RunStore(tmp_path / "a" / "b" / "c.sqlite")
+    assert not (tmp_path / "a").exists()
+    with RunStore(tmp_path / "c.sqlite"):
+        pass
+    assert (tmp_path / "c.sqlite").exists()

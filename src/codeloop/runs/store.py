@@ -73,7 +73,9 @@ class StoredVerdict:
 class RunStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if str(path) != ":memory:" and not self.path.parent.is_dir():
+            # no folder is created unasked: a mistyped path fails here, not in a new tree
+            raise FileNotFoundError(f"store {path}: the folder {self.path.parent} does not exist")
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
