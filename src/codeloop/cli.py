@@ -34,6 +34,14 @@ JsonOption = Annotated[Path | None, typer.Option("--json", help="Write results a
 StoreOption = Annotated[
     Path | None, typer.Option(help="sqlite run store; rerunning with it resumes.")
 ]
+TaskOption = Annotated[
+    list[str] | None,
+    typer.Option("--task", help="Only this task id (repeatable)."),
+]
+TasksFileOption = Annotated[
+    Path | None,
+    typer.Option("--tasks", help="Only the task ids in this file (one a line; # comments)."),
+]
 WorkersOption = Annotated[int | None, typer.Option(help="Sandbox workers (default: cores).")]
 RequireIsolationOption = Annotated[
     bool,
@@ -127,6 +135,22 @@ def _progress() -> Any:
     )
 
 
+def _task_ids(task: list[str] | None, tasks_file: Path | None) -> tuple[str, ...]:
+    """The task ids of --task and --tasks FILE together, in order, once each."""
+    ids = [i.strip() for i in task or [] if i.strip()]
+    if tasks_file is not None:
+        try:
+            lines = tasks_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"--tasks {tasks_file}: cannot read it ({exc.__class__.__name__})")
+            raise
+        picked = [line.split("#", 1)[0].strip() for line in lines]
+        if not any(picked):
+            _fail(f"--tasks {tasks_file}: no task id in it (one a line)")
+        ids += [i for i in picked if i]
+    return tuple(dict.fromkeys(ids))
+
+
 def _parse_ks(text: str) -> tuple[int, ...]:
     try:
         ks = tuple(int(part) for part in text.split(",") if part.strip())
@@ -162,6 +186,8 @@ def evaluate(
     calibration_floor: Annotated[float, typer.Option(help="Calibrated: minimum limit (s).")] = 1.0,
     json_out: JsonOption = None,
     store: StoreOption = None,
+    task: TaskOption = None,
+    tasks_file: TasksFileOption = None,
     workers: WorkersOption = None,
     require_isolation: RequireIsolationOption = False,
 ) -> None:
@@ -194,6 +220,7 @@ def evaluate(
         calibration_factor=calibration_factor,
         calibration_floor_s=calibration_floor,
         store=str(store) if store else None,
+        task_ids=_task_ids(task, tasks_file),
         workers=workers,
         require_isolation=require_isolation,
     )
@@ -347,7 +374,11 @@ def run_command(
     run_budget: Annotated[
         str | None, typer.Option(help="Whole-run budget, same form; no task starts past it.")
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N tasks.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Only the first N tasks (of those --task picks).")
+    ] = None,
+    task: TaskOption = None,
+    tasks_file: TasksFileOption = None,
     json_out: JsonOption = None,
     store: StoreOption = None,
     cache: Annotated[
@@ -427,6 +458,7 @@ def run_command(
             budget=parse_budget(budget),
             run_budget=parse_budget(run_budget),
             limit=limit,
+            task_ids=_task_ids(task, tasks_file),
             dataset_file=dataset_file,
             task_options=dict(parse_setting(item) for item in task_option or []),
             store=str(store) if store else None,

@@ -175,3 +175,88 @@ def test_the_store_creates_no_folder(tmp_path):
     with RunStore(tmp_path / "c.sqlite"):
         pass
     assert (tmp_path / "c.sqlite").exists()
+
+
+# --------------------------------------------------------------- picking tasks by id
+
+
+def test_pick_tasks_keeps_the_dataset_order_and_names_unknown_ids(tmp_path):
+    from codeloop.tasks import TaskLoadError, load_tasks, pick_tasks
+
+    rows = [
+        {
+            "task_id": f"t/{i}",
+            "prompt": f"def f{i}(a):\n",
+            "entry_point": f"f{i}",
+            "tests": [{"input": [1], "output": 1}],
+        }
+        for i in range(6)
+    ]
+    tasks = load_tasks(str(write_jsonl(tmp_path / "six.jsonl", rows)))
+    picked = pick_tasks(tasks, ["t/5", "t/2", "t/5"])
+    assert [t.task_id for t in picked] == ["t/2", "t/5"]
+    assert pick_tasks(tasks, []) == tasks
+    with pytest.raises(TaskLoadError) as err:
+        pick_tasks(tasks, ["t/2", "t/9"])
+    assert "'t/9'" in str(err.value) and "6 tasks (t/0, t/1, t/2, ...)" in str(err.value)
+    assert "'t/2'" not in str(err.value)
+
+
+def test_run_picks_tasks_by_id_and_from_a_file(tmp_path, dataset, answers):
+    out = tmp_path / "out.json"
+    result = cli(*run_args(dataset, answers, tmp_path), "--task", "demo/neg", "--json", out)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [r["task_id"] for r in data["results"]] == ["demo/neg"]
+    assert data["tasks_selected"] == 1 and data["cost"]["calls"] == 1
+
+    # like --limit, the pick is not part of the run's key: a wider pick reuses demo/neg
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# the two demo tasks\ndemo/add\n\ndemo/neg  # already solved\n")
+    result = cli(*run_args(dataset, answers, tmp_path), "--tasks", ids, "--json", out)
+    assert result.exit_code == 0, result.output
+    wider = json.loads(out.read_text())
+    assert [r["task_id"] for r in wider["results"]] == ["demo/add", "demo/neg"]
+    assert wider["run_key"] == data["run_key"]
+    assert wider["tasks_reused"] == 1 and wider["spent_this_invocation"]["calls"] == 1
+
+
+def test_run_refuses_unknown_task_ids(tmp_path, dataset, answers):
+    result = cli(*run_args(dataset, answers, tmp_path), "--task", "demo/zzz")
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1
+    assert "'demo/zzz'" in result.output and "demo/add, demo/neg" in result.output
+    assert not (tmp_path / "run.sqlite").exists()  # refused before any work
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n# nothing\n")
+    result = cli(*run_args(dataset, answers, tmp_path), "--tasks", empty)
+    assert result.exit_code == 2 and "no task id" in result.output
+    result = cli(*run_args(dataset, answers, tmp_path), "--tasks", tmp_path / "none.txt")
+    assert result.exit_code == 2 and "cannot read" in result.output
+
+
+def test_evaluate_picks_tasks_by_id(tmp_path, dataset):
+    samples = write_jsonl(
+        tmp_path / "samples.jsonl",
+        [
+            {"task_id": "demo/add", "completion": "    return a - b\n"},
+            {"task_id": "demo/neg", "completion": "    return -a\n"},
+        ],
+    )
+    out = tmp_path / "out.json"
+    result = cli(
+        "evaluate", samples, "--dataset", dataset, "--k", "1", "--task", "demo/neg", "--json", out
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [r["task_id"] for r in data["results"]] == ["demo/neg"]
+    assert data["pass_at_k"] == {"1": 1.0} and data["samples"] == 1
+
+    only_add = write_jsonl(tmp_path / "add.jsonl", [{"task_id": "demo/add", "completion": ""}])
+    result = cli("evaluate", only_add, "--dataset", dataset, "--task", "demo/neg")
+    assert result.exit_code == 2 and "no sample for the picked tasks" in result.output
+
+    result = cli("evaluate", samples, "--dataset", dataset, "--task", "demo/zzz")
+    assert result.exit_code == 2 and "'demo/zzz'" in result.output
+    assert result.output.count("\n") == 1

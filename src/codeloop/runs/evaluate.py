@@ -22,8 +22,8 @@ from codeloop.execution.local import LocalExecutor, default_workers
 from codeloop.runs.store import RunStore
 from codeloop.scoring.passk import dropped_ks, mean_pass_at_k, usable_ks
 from codeloop.scoring.reference import apply_reference, run_references
-from codeloop.scoring.samples import Sample, read_samples
-from codeloop.tasks import load_tasks
+from codeloop.scoring.samples import Sample, SamplesError, read_samples
+from codeloop.tasks import load_tasks, pick_tasks
 from codeloop.types import (
     ExecRequest,
     ExecResult,
@@ -51,6 +51,8 @@ class EvaluateOptions:
     memory_bytes: int = Limits().memory_bytes
     store: str | None = None
     workers: int | None = None
+    # tasks picked by id (empty: every task with samples); other tasks' samples are left out
+    task_ids: tuple[str, ...] = ()
     max_inflight: int | None = None
     isolation: bool = True
     require_isolation: bool = False
@@ -409,6 +411,11 @@ async def evaluate(
     all_tasks = load_tasks(options.dataset, dataset_file=options.dataset_file)
     by_id = {t.task_id: t for t in all_tasks}
     sample_set = read_samples(samples_path, by_id)
+    if options.task_ids:
+        picked = {t.task_id for t in pick_tasks(all_tasks, options.task_ids)}
+        sample_set.samples = [s for s in sample_set.samples if s.task_id in picked]
+        if not sample_set.samples:
+            raise SamplesError(f"{samples_path}: no sample for the picked tasks")
     present = {s.task_id for s in sample_set.samples}
     tasks = [t for t in all_tasks if t.task_id in present]
     limits = Limits(time_s=options.timeout_s, memory_bytes=options.memory_bytes)

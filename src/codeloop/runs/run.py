@@ -73,7 +73,7 @@ from codeloop.runs.store import (
 )
 from codeloop.scoring.passk import pass_at_k
 from codeloop.scoring.reference import apply_reference, cache_dir, run_references
-from codeloop.tasks import DATASETS, load_tasks
+from codeloop.tasks import DATASETS, load_tasks, pick_tasks
 from codeloop.types import (
     Budget,
     Completion,
@@ -110,7 +110,10 @@ class RunOptions:
     settings: Mapping[str, Any] = field(default_factory=dict)
     budget: Budget = field(default_factory=Budget)  # per task, enforced by the strategy
     run_budget: Budget = field(default_factory=Budget)  # all tasks together
-    limit: int | None = None  # the first N tasks
+    limit: int | None = None  # the first N tasks (of those `task_ids` picks)
+    # tasks picked by id, in the dataset's order (empty: all).  Like `limit`, not part of
+    # the run's key: solutions are kept per task, so another pick reuses what it shares.
+    task_ids: tuple[str, ...] = ()
     dataset_file: str | None = None
     # the dataset's task options (codeloop.tasks.TASK_OPTIONS), part of the run's config
     task_options: Mapping[str, Any] = field(default_factory=dict)
@@ -543,6 +546,7 @@ def select_tasks(options: RunOptions) -> list[Task]:
     tasks = load_tasks(
         options.dataset, dataset_file=options.dataset_file, options=options.task_options
     )
+    tasks = pick_tasks(tasks, options.task_ids)
     if options.limit is not None:
         tasks = tasks[: options.limit]
     return tasks
@@ -613,7 +617,8 @@ async def run(
     `backend` replaces the one `options.model` names (tests pass a MockBackend); it is
     wrapped in the response cache like any other and closed at the end.  `strategy` (a
     built `async solve(ctx)`) replaces the one `options.strategy` names, which then only
-    labels the run; `tasks` replace the ones `options.dataset` names (`limit` still applies).
+    labels the run; `tasks` replace the ones `options.dataset` names (`task_ids` and `limit`
+    still apply).
     """
     from codeloop.models.cache import CachedBackend
     from codeloop.models.registry import load_backend
@@ -628,7 +633,8 @@ async def run(
     if tasks is None:
         tasks = select_tasks(options)
     else:
-        tasks = list(tasks)[: options.limit] if options.limit is not None else list(tasks)
+        tasks = pick_tasks(list(tasks), options.task_ids)
+        tasks = tasks[: options.limit] if options.limit is not None else tasks
     run_key = run_key_of(options)
     config = run_config(options) | {
         "per_task_budget": budget_text(options.budget),

@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,26 @@ def load_tasks(
     )
 
 
+def pick_tasks(tasks: list[Task], task_ids: Sequence[str]) -> list[Task]:
+    """The tasks whose ids are in `task_ids`, in the dataset's order (all when it is empty).
+
+    An id the dataset does not have is a `TaskLoadError` naming it and a few valid ids.
+    """
+    if not task_ids:
+        return tasks
+    known = {t.task_id for t in tasks}
+    unknown = [i for i in dict.fromkeys(task_ids) if i not in known]
+    if unknown:
+        shown = ", ".join(repr(i) for i in unknown[:3]) + (", ..." if len(unknown) > 3 else "")
+        valid = ", ".join(t.task_id for t in tasks[:3]) + (", ..." if len(tasks) > 3 else "")
+        raise TaskLoadError(
+            f"unknown task id{'s' if len(unknown) > 1 else ''} {shown}: "
+            f"the dataset has {len(tasks)} tasks ({valid})"
+        )
+    wanted = set(task_ids)
+    return [t for t in tasks if t.task_id in wanted]
+
+
 __all__ = [
     "DATASETS",
     "ORACLES",
@@ -106,6 +126,7 @@ __all__ = [
     "load_mbpp_plus",
     "load_tasks",
     "load_user_file",
+    "pick_tasks",
     "shared_data_dir",
     "stdout_matches",
 ]
