@@ -260,3 +260,49 @@ def test_evaluate_picks_tasks_by_id(tmp_path, dataset):
     result = cli("evaluate", samples, "--dataset", dataset, "--task", "demo/zzz")
     assert result.exit_code == 2 and "'demo/zzz'" in result.output
     assert result.output.count("\n") == 1
+
+
+# ------------------------------------------------------ the first failing test in JSON
+
+
+def test_evaluate_json_carries_each_failing_samples_first_failing_test(tmp_path, dataset):
+    samples = write_jsonl(
+        tmp_path / "samples.jsonl",
+        [
+            {"task_id": "demo/add", "completion": "    return a + b\n"},
+            {"task_id": "demo/add", "completion": "    return a * b\n"},  # fails test 0 only
+            {"task_id": "demo/add", "completion": "    return 'x' * 1000\n"},
+            {"task_id": "demo/neg", "completion": "    raise KeyError('nope')\n"},
+        ],
+    )
+    out = tmp_path / "out.json"
+    result = cli("evaluate", samples, "--dataset", dataset, "--k", "1", "--json", out)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["results"]
+    assert rows[0]["passed"] and rows[0]["first_failure"] is None
+    wrong = rows[1]["first_failure"]
+    assert wrong["test"] == 0 and wrong["status"] == "failed"
+    assert wrong["input"] == "add(1, 2)"
+    assert wrong["expected"] == "3" and wrong["actual"] == "2"
+    long = rows[2]["first_failure"]
+    assert long["test"] == 0 and 0 < len(long["actual"]) <= 300 and "..." in long["actual"]
+    raised = rows[3]["first_failure"]
+    assert raised["input"] == "neg(1)" and raised["status"] == "error"
+    assert raised["error"].startswith("KeyError") and "nope" in raised["error"]
+
+
+def test_first_failure_picks_the_lowest_failing_test_and_bounds_its_texts(tmp_path, dataset):
+    from codeloop.runs.evaluate import first_failure
+    from codeloop.tasks import load_tasks
+
+    add = load_tasks(str(dataset))[0]
+    details = [
+        {"i": 1, "status": "failed", "expected": "10", "actual": "25"},
+        {"i": 0, "status": "error", "exception": "ValueError", "message": "m" * 1000},
+    ]
+    failure = first_failure(add, details)
+    assert failure is not None
+    assert failure["test"] == 0 and failure["input"] == "add(1, 2)"
+    assert failure["error"].startswith("ValueError: mmm") and len(failure["error"]) == 300
+    assert "expected" not in failure and "actual" not in failure
+    assert first_failure(add, [{"infra_error": "sandbox died"}]) is None

@@ -66,6 +66,48 @@ class SampleVerdict:
     status: str
     groups: dict[str, bool]
     message: str = ""
+    # the first hidden test the sample did not pass: {"test", "status", "input", and where
+    # known "expected", "actual", "error"}, each text cut to FAILURE_TEXT characters;
+    # None for a sample that passed (or whose run had no test outcome)
+    first_failure: dict[str, Any] | None = None
+
+
+FAILURE_TEXT = 300  # characters kept of each text of a sample's first failing test
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= FAILURE_TEXT else text[: FAILURE_TEXT - 3] + "..."
+
+
+def _test_input(test: TestCase, entry_point: str | None) -> str:
+    """How a hidden test calls the program, as a reader would write it."""
+    if test.kind is TestKind.CODE:
+        return test.source or test.code
+    if test.kind is TestKind.STDIO or entry_point is None:  # a whole program reading stdin
+        return f"stdin {test.stdin!r}"
+    return f"{entry_point}({', '.join(repr(a) for a in test.args)})"
+
+
+def first_failure(task: Task, details: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first failing test of a stored verdict's `details` (its non-passing outcomes),
+    with the test's input; texts bounded so that the JSON stays small."""
+    tests = task.all_hidden()
+    failing = [d for d in details if isinstance(d.get("i"), int) and 0 <= d["i"] < len(tests)]
+    if not failing:
+        return None
+    detail = min(failing, key=lambda d: d["i"])
+    out: dict[str, Any] = {
+        "test": detail["i"],
+        "status": detail.get("status", ""),
+        "input": _cut(_test_input(tests[detail["i"]], task.entry_point)),
+    }
+    for name in ("expected", "actual"):
+        if detail.get(name):
+            out[name] = _cut(str(detail[name]))
+    error = ": ".join(str(detail[n]) for n in ("exception", "message") if detail.get(n))
+    if error:
+        out["error"] = _cut(error)
+    return out
 
 
 @dataclass
@@ -594,6 +636,9 @@ def _report(
                 status=verdict.status.value,
                 groups=verdict.groups,
                 message=message[:500],
+                first_failure=None
+                if verdict.status is Status.PASSED
+                else first_failure(tasks[verdict.task_id], verdict.details),
             )
         )
         if verdict.status is Status.INFRA_ERROR:
