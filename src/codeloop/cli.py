@@ -197,6 +197,7 @@ def evaluate(
     from codeloop.execution.local import SandboxError
     from codeloop.runs.evaluate import EvaluateOptions
     from codeloop.runs.evaluate import evaluate as run_evaluate
+    from codeloop.runs.store import count_verdicts
     from codeloop.scoring.samples import SamplesError
     from codeloop.tasks import TaskLoadError
 
@@ -233,9 +234,26 @@ def evaluate(
             bars[phase] = progress.add_task(label, total=total)
         progress.update(bars[phase], advance=advance)
 
+    kept_before = count_verdicts(store) if store else 0
     try:
         with progress:
             report = anyio.run(run_evaluate, samples, options, hook)
+    except KeyboardInterrupt:
+        if store:
+            added = count_verdicts(store) - kept_before
+            console.print(
+                f"[yellow]interrupted[/]: {max(added, 0)} samples' verdicts from this run kept "
+                f"in {store}; rerun the same command with --store {store} to resume "
+                "(stored verdicts are not run again)",
+                soft_wrap=True,
+            )
+        else:
+            console.print(
+                "[yellow]interrupted[/]: nothing was kept; rerun with --store FILE "
+                "to keep verdicts as they finish and resume after an interruption",
+                soft_wrap=True,
+            )
+        raise typer.Exit(130) from None
     except (SamplesError, TaskLoadError) as exc:
         _fail(str(exc))
         return

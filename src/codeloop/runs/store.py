@@ -166,6 +166,25 @@ class RunStore:
         return [(key, json.loads(config)) for key, config in rows]
 
 
+def count_verdicts(path: str | Path) -> int:
+    """Verdicts kept in the evaluate store at `path` (infra errors excluded: they are retried);
+    0 when the file does not exist or holds no verdicts table. Read-only: creates nothing."""
+    import contextlib
+
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    uri = path.resolve().as_uri() + "?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM verdicts WHERE status != ?", (Status.INFRA_ERROR.value,)
+            ).fetchone()
+    except sqlite3.Error:
+        return 0
+    return int(row[0])
+
+
 def _detail(outcome: TestOutcome) -> dict[str, Any]:
     detail: dict[str, Any] = {"i": outcome.index, "status": outcome.status.value}
     for name in ("expected", "actual", "exception", "message", "traceback"):
