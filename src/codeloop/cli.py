@@ -380,6 +380,14 @@ def run_command(
             "(default: $CODELOOP_MODEL, else openai:gpt-4o-mini when OPENAI_API_KEY is set)."
         ),
     ] = None,
+    model_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model-option",
+            help="Backend option key=value (repeatable), e.g. max_concurrency=16, "
+            "timeout_s=60 (openai), dtype=bfloat16, device=cuda (hf).",
+        ),
+    ] = None,
     n: Annotated[int | None, typer.Option("--n", help="Samples per task (setting n).")] = None,
     setting: Annotated[
         list[str] | None,
@@ -458,6 +466,7 @@ def run_command(
     _check_sqlite(store, "--store")
     _check_sqlite(cache, "--cache")
     _check_output(json_out, "--json")
+    model_options = _model_options(spec, model_option or [])
     try:
         settings = dict(parse_setting(item) for item in setting or [])
         if n is not None:
@@ -473,6 +482,7 @@ def run_command(
             strategy=strategy,
             model=spec,
             settings=settings,
+            model_options=model_options,
             budget=parse_budget(budget),
             run_budget=parse_budget(run_budget),
             limit=limit,
@@ -528,6 +538,25 @@ def run_command(
     _write_json(json_out, report.to_json(), default=str)
     if report.failed or report.stop_reason.startswith("error budget"):
         raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def _model_options(spec: str, items: list[str]) -> dict[str, Any]:
+    """`--model-option key=value` items, read as --setting values are, checked against the
+    options the provider's backend accepts."""
+    from codeloop.models.options import check_options
+    from codeloop.runs.run import RunError, parse_setting
+
+    options: dict[str, Any] = {}
+    for item in items:
+        try:
+            key, value = parse_setting(item)
+        except RunError:
+            _fail(f"--model-option {item!r}: expected key=value, e.g. timeout_s=60")
+        options[key] = value
+    problem = check_options(spec, options)
+    if problem:
+        _fail(problem)
+    return options
 
 
 def _calls(cost: dict[str, Any]) -> str:

@@ -108,6 +108,9 @@ class RunOptions:
     strategy: str
     model: str
     settings: Mapping[str, Any] = field(default_factory=dict)
+    # keyword options of the backend's constructor (`--model-option`: timeout_s, dtype, ...).
+    # Not part of the run's key: like `concurrency`, they say how the model is served.
+    model_options: Mapping[str, Any] = field(default_factory=dict)
     budget: Budget = field(default_factory=Budget)  # per task, enforced by the strategy
     run_budget: Budget = field(default_factory=Budget)  # all tasks together
     limit: int | None = None  # the first N tasks (of those `task_ids` picks)
@@ -683,7 +686,11 @@ async def run(
         if to_solve or to_score:
             shared: Backend | None = None
             if to_solve:
-                shared = backend if backend is not None else load_backend(options.model)
+                shared = (
+                    backend
+                    if backend is not None
+                    else load_backend(options.model, **options.model_options)
+                )
                 if options.use_cache:
                     shared = CachedBackend(shared, options.cache_path())
             try:
