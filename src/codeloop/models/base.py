@@ -136,7 +136,8 @@ no model configured.  Give one of:
   --model hf:PATH_OR_NAME                       (transformers, in process)
   --model llamacpp:PATH.gguf                    (llama.cpp, in process)
   --model replay:PATH                           (recorded samples, e.g. shared/data/codet)
-  --model mock:echo                             (scripted outputs, for trying things out)
+  --model mock:file:PATH                        (scripted answers from a .json/.jsonl file)
+(mock:echo echoes the prompt back, so it always scores 0: it only exercises the pipeline)
 or set the environment variable CODELOOP_MODEL to one of these strings, or set
 OPENAI_API_KEY to use openai:gpt-4o-mini by default."""
 
