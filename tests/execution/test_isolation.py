@@ -37,6 +37,8 @@ from codeloop.execution.isolation import (
     IsolationError,
     IsolationReport,
     Layer,
+    core,
+    credentials,
     default_read_only_paths,
     no_new_privs,
     probe,
@@ -599,7 +601,7 @@ def test_interpreter_unreadable_by_the_uid_keeps_children_root(
     os.mkdir(private, 0o700)
     stdlib_file = os.path.join(private, "os.py")
     open(stdlib_file, "w").close()
-    monkeypatch.setattr(isolation, "_essential_paths", lambda read_only: [stdlib_file])
+    monkeypatch.setattr(credentials, "_essential_paths", lambda read_only: [stdlib_file])
 
     run = run_isolated(site, lambda s: os.getuid())
     uid_layer = run.report.layer("uid")
@@ -700,12 +702,12 @@ def test_probe_reports_disabled_layers() -> None:
 @needs_root
 def test_probe_catches_a_layer_that_does_not_hold(monkeypatch: pytest.MonkeyPatch) -> None:
     # A Landlock plan that grants the whole filesystem must fail verification.
-    real_plan = isolation._plan_landlock
+    real_plan = core.plan_landlock
 
     def too_generous(read_only: Any) -> Any:
         return real_plan(["/", *read_only])
 
-    monkeypatch.setattr(isolation, "_plan_landlock", too_generous)
+    monkeypatch.setattr(core, "plan_landlock", too_generous)
     report = probe(IsolationConfig(uid_base=UID_BASE))
     landlock = report.layer("landlock")
     assert not landlock.active
