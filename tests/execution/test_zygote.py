@@ -9,7 +9,7 @@ import time
 import pytest
 
 from codeloop.execution import zygote as zygote_module
-from codeloop.execution.zygote import Run, Zygote
+from codeloop.execution.zygote import Run, Zygote, procfs, workroot
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_a_work_dir_is_emptied_and_kept_for_the_slots_next_run(zygote):
 def test_a_work_dir_that_cannot_be_emptied_is_replaced(zygote, monkeypatch):
     first = zygote._workdir(0)
     litter(first.path)
-    monkeypatch.setattr(zygote_module.shutil, "rmtree", lambda *a, **k: None)  # "a" stays
+    monkeypatch.setattr(workroot.shutil, "rmtree", lambda *a, **k: None)  # "a" stays
     open_fds = len(os.listdir("/proc/self/fd"))
     zygote._clear_workdir(0)
     fresh = zygote._workdir(0)
@@ -113,7 +113,7 @@ def test_another_processs_cpu_time_is_read_from_its_cpu_clock():
     try:
         time.sleep(0.3)
         before = _cpu_s_from_proc(busy.pid)
-        cpu = zygote_module._process_cpu_ns(busy.pid)
+        cpu = procfs.process_cpu_ns(busy.pid)
         after = _cpu_s_from_proc(busy.pid)
         assert cpu is not None and cpu > 0
         # /proc counts in clock ticks (10 ms); the clock in nanoseconds
@@ -121,7 +121,7 @@ def test_another_processs_cpu_time_is_read_from_its_cpu_clock():
     finally:
         busy.kill()
         busy.wait()
-    assert zygote_module._process_cpu_ns(busy.pid) is None
+    assert procfs.process_cpu_ns(busy.pid) is None
 
 
 def test_a_runs_cpu_time_includes_its_own_processes(zygote):
@@ -149,10 +149,10 @@ def test_a_runs_cpu_time_includes_its_own_processes(zygote):
         child_cpu = 0
         while child_cpu < 0.1e9 and time.monotonic() < deadline:  # however busy the machine
             time.sleep(0.05)
-            children = zygote_module._child_pids(parent.pid)
+            children = procfs.child_pids(parent.pid)
             if children:
-                child_cpu = zygote_module._process_cpu_ns(children[0]) or 0
-        own = zygote_module._process_cpu_ns(parent.pid)
+                child_cpu = procfs.process_cpu_ns(children[0]) or 0
+        own = procfs.process_cpu_ns(parent.pid)
         assert own is not None and child_cpu >= 0.1e9
         cpu = zygote._run_cpu_ns(run, time.monotonic_ns())
         assert run.forked

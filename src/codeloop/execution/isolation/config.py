@@ -111,7 +111,7 @@ def _interpreter_layout(python_executable: str | None) -> tuple[list[str], list[
         " sys.base_exec_prefix], sys.path]))"
     )
     # imported here, not at the top: subprocess imports threading, whose after-fork hook
-    # would cost every child of a zygote ~120 page faults (see zygote.py)
+    # would cost every child of a zygote ~120 page faults (see seccomp.build_seccomp_program)
     import subprocess
 
     # -E: the zygote runs with a scrubbed environment, so PYTHON* variables must not count.
