@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -199,6 +199,25 @@ class ExecRequest:
     # counts passes (codet's hundreds of runs a task): statuses, exception types and
     # messages, sent in batches (a process that dies loses its last few ms of results).
     details: bool = True
+    # The tests to run and in what order (indices into `suite.tests`, each at most once);
+    # tests not named are NOT_RUN.  None: every test, in the suite's order.  Scoring uses
+    # it to run first the tests that failed other programs of the same task, so that a
+    # wrong program fails fast; outcomes still come back indexed as in the suite.
+    order: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.order is not None:
+            count = len(self.suite.tests)
+            if len(set(self.order)) != len(self.order) or any(
+                type(i) is not int or not 0 <= i < count for i in self.order
+            ):
+                raise ValueError(
+                    f"ExecRequest.order must name distinct test indices in 0..{count - 1}"
+                )
+
+    def run_order(self) -> Sequence[int]:
+        """The indices of the tests this request runs, in the order they run."""
+        return range(len(self.suite.tests)) if self.order is None else self.order
 
 
 @dataclass(frozen=True)

@@ -806,3 +806,90 @@ def test_a_forgotten_suites_inputs_are_given_back_to_the_kernel():
     start, holding, after = anyio.run(main)
     assert holding - start > 25_000, (start, holding)  # 30 MB of inputs held
     assert after - start < 5_000, (start, holding, after)
+
+
+# ---------------------------------------------------------------- a given test order
+
+COUNTS = "calls = []\ndef add(a, b):\n    calls.append((a, b))\n    return len(calls)\n"
+
+
+def _order_suite(limit=None):
+    """Each test expects the program's call count: it passes only in its place (0, 1, 2)."""
+    return TestSuite(
+        tests=tuple(
+            TestCase(TestKind.CALL, args=(i, i), expected=i + 1, time_limit_s=limit)
+            for i in range(3)
+        ),
+        entry_point="add",
+    )
+
+
+def test_an_order_runs_the_named_tests_in_that_order_and_reports_them_by_index():
+    suite = _order_suite()
+    [as_given] = run([COUNTS], suite=suite, fail_fast=False)
+    assert as_given.passed
+    [reordered] = run([COUNTS], suite=suite, fail_fast=False, order=(2, 0, 1))
+    # test 2 ran first (1 call so far), test 0 second, test 1 third
+    assert [o.index for o in reordered.outcomes] == [0, 1, 2]
+    assert [o.status for o in reordered.outcomes] == [Status.FAILED] * 3
+    assert [o.actual for o in reordered.outcomes] == ["2", "3", "1"]
+
+
+def test_a_fail_fast_order_stops_at_the_first_failure_it_meets():
+    suite = TestSuite(
+        tests=(
+            TestCase(TestKind.CALL, args=(1, 2), expected=3),
+            TestCase(TestKind.CALL, args=(2, 2), expected=4),
+            TestCase(TestKind.CALL, args=(5, 5), expected=0),  # wrong for a right `add`
+        ),
+        entry_point="add",
+    )
+    right = "def add(a, b):\n    return a + b\n"
+    [result] = run([right], suite=suite, order=(2, 0, 1))
+    assert result.status is Status.FAILED
+    assert [o.status for o in result.outcomes] == [Status.NOT_RUN, Status.NOT_RUN, Status.FAILED]
+
+
+def test_tests_an_order_leaves_out_do_not_run():
+    [result] = run([COUNTS], suite=_order_suite(), order=(0,))
+    assert result.passed
+    assert [o.status for o in result.outcomes] == [Status.PASSED, Status.NOT_RUN, Status.NOT_RUN]
+
+
+@pytest.mark.slow
+def test_a_hang_met_first_in_an_order_is_its_tests_timeout():
+    hang_on_two = "def add(a, b):\n    while a == 2:\n        pass\n    return a + b\n"
+    suite = TestSuite(
+        tests=tuple(
+            TestCase(TestKind.CALL, args=(i, i), expected=2 * i, time_limit_s=0.3) for i in range(3)
+        ),
+        entry_point="add",
+    )
+    [result] = run([hang_on_two], suite=suite, order=(2, 1, 0))
+    assert result.status is Status.TIMEOUT
+    assert [o.status for o in result.outcomes] == [Status.NOT_RUN, Status.NOT_RUN, Status.TIMEOUT]
+
+
+def test_stdio_tests_run_in_the_given_order():
+    suite = TestSuite(
+        tests=(
+            TestCase(TestKind.STDIO, stdin="1 2\n", expected="3\n", compare=Compare.STDOUT),
+            TestCase(TestKind.STDIO, stdin="2 2\n", expected="5\n", compare=Compare.STDOUT),
+            TestCase(TestKind.STDIO, stdin="3 3\n", expected="6\n", compare=Compare.STDOUT),
+        ),
+        entry_point=None,
+        kind=TaskKind.STDIO,
+    )
+    program = "a, b = map(int, input().split())\nprint(a + b)\n"
+    [result] = run([program], suite=suite, order=(1, 0, 2))
+    # each stdio test is a process of its own, judged when the job ends: all three ran
+    assert result.status is Status.FAILED
+    assert [o.status for o in result.outcomes] == [Status.PASSED, Status.FAILED, Status.PASSED]
+    [subset] = run([program], suite=suite, order=(2, 0))
+    assert [o.status for o in subset.outcomes] == [Status.PASSED, Status.NOT_RUN, Status.PASSED]
+
+
+@pytest.mark.parametrize("order", [(0, 0), (3,), (-1,), (0, 1.0)])
+def test_an_order_must_name_distinct_tests_of_the_suite(order):
+    with pytest.raises(ValueError, match="distinct test indices in 0..2"):
+        ExecRequest("x = 1", _order_suite(), order=order)

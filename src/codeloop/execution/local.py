@@ -446,7 +446,7 @@ class LocalExecutor:
             frames.append(encode_frame(("suite", suite.key, _suite_payload(suite))))
         zygote.suites[suite.key] = None
         limits = request.limits
-        opts = {
+        opts: dict[str, Any] = {
             # compiled here, where it is cheap (and mostly done already: behaviour keys
             # come from the same compile), when the zygote's interpreter can load it
             "image": program_image(request.program) if zygote.loads_images else None,
@@ -458,6 +458,8 @@ class LocalExecutor:
             "details": request.details,
             "fail_fast": request.fail_fast,
         }
+        if request.order is not None:
+            opts["order"] = list(request.order)
         frames.append(encode_frame(("job", job_id, suite.key, request.program, opts)))
         await self._write(zygote, b"".join(frames))
 
@@ -621,16 +623,18 @@ class LocalExecutor:
                 return self._result(job)
         outcomes = self._complete_outcomes(job)
         status = Status.PASSED
-        for outcome in outcomes:
-            if outcome.status is not Status.PASSED:
-                status = outcome.status
+        run_order = request.run_order()
+        for index in run_order:  # the first test that did not pass, in the order they ran
+            if outcomes[index].status is not Status.PASSED:
+                status = outcomes[index].status
                 break
         if job.protocol_error and status is Status.PASSED:
             # Lines the harness never wrote were on the channel: nothing on it can be trusted.
             status = Status.EXITED_EARLY
+            first = run_order[0] if run_order else 0
             outcomes = [
                 TestOutcome(o.index, Status.EXITED_EARLY, message=job.protocol_error)
-                if o.index == 0
+                if o.index == first
                 else o
                 for o in outcomes
             ]
@@ -683,7 +687,8 @@ class LocalExecutor:
             )
 
     def _complete_outcomes(self, job: _Job) -> list[TestOutcome]:
-        """Fill in every test the child did not report, from how its run ended."""
+        """Fill in every test the child did not report, from how its run ended; one
+        outcome per test of the suite, in the suite's order."""
         tests = job.request.suite.tests
         outcomes: list[TestOutcome] = []
         runs_by_test: dict[int, dict[str, Any]] = {}
@@ -691,7 +696,8 @@ class LocalExecutor:
             for index in each_run["tests"]:
                 runs_by_test[index] = each_run
         ended = False  # after the first unexplained end, the rest did not run
-        for index in range(len(tests)):
+        run_order = job.request.run_order()
+        for index in run_order:  # in the order the tests ran
             outcome = job.outcomes.get(index)
             if outcome is not None:
                 outcomes.append(outcome)
@@ -740,7 +746,13 @@ class LocalExecutor:
                 _ending(index, run, tests[index], job.kill_sent, job.request.limits.memory_bytes)
             )
             ended = True
-        return outcomes
+        if job.request.order is None:
+            return outcomes
+        # indexed as in the suite; the tests the order left out did not run
+        by_index: list[TestOutcome | None] = [None] * len(tests)
+        for outcome in outcomes:
+            by_index[outcome.index] = outcome
+        return [o or TestOutcome(i, Status.NOT_RUN) for i, o in enumerate(by_index)]
 
 
 def _ending(

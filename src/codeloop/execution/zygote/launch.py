@@ -47,11 +47,12 @@ class Launcher(WorkRoot):
     def _launch(self, job: Job) -> None:
         suite = job.suite
         stdio = suite.kind == "stdio"
+        order = job.order
         if stdio:
-            indices = [job.next_test]
+            indices = [job.next_test if order is None else order[job.next_test]]
             job.next_test += 1
         else:
-            indices = suite.indices
+            indices = suite.indices if order is None else order
         slot = self.free_slots.pop()  # LIFO: few slots (and their tmpfs) stay in use
         global_slot = self.slot_base + slot
         place = self._workdir(slot)
@@ -80,7 +81,10 @@ class Launcher(WorkRoot):
             total = suite.limits[indices[0]] or job.time_s
         elif suite.per_test is not None:
             per_test = suite.per_test  # tests without a limit of their own: the total caps them
-            total = job.time_s + suite.per_test_total
+            if order is None:
+                total = job.time_s + suite.per_test_total
+            else:
+                total = job.time_s + sum(limit for i in order if (limit := per_test[i]) is not None)
         else:
             total = job.time_s
 
@@ -89,7 +93,11 @@ class Launcher(WorkRoot):
             image=job.image,
             entry_point=suite.entry_point,
             preamble=suite.preamble,
-            tests=suite.tests if not stdio else [],
+            tests=[]
+            if stdio
+            else suite.tests
+            if order is None
+            else [suite.tests[i] for i in order],
             test_indices=indices,
             stdio=stdio,
             flush_each=job.flush_each,

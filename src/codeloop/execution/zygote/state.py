@@ -47,7 +47,8 @@ class Job:
     details: bool = True  # tracebacks of failing tests
     fail_fast: bool = False  # the evaluator stops the run at its first failing test
     image: bytes | None = None  # the program compiled by the evaluator (None: compile it)
-    next_test: int = 0  # stdio: the next test to start
+    next_test: int = 0  # stdio: the next test to start (a position in `order`, if given)
+    order: list[int] | None = None  # the tests to run, in this order (None: all, in order)
     cancelled: bool = False
 
     @property

@@ -379,7 +379,9 @@ class Supervisor(WorkRoot):
         job = run.job
         self.send(("run", job.job_id, info))
         stdio_more = (
-            job.suite.kind == "stdio" and job.next_test < len(job.suite.tests) and not job.cancelled
+            job.suite.kind == "stdio"
+            and job.next_test < len(job.suite.tests if job.order is None else job.order)
+            and not job.cancelled
         )
         if stdio_more:
             self.pending.appendleft(job)
