@@ -3,7 +3,9 @@ click's own usage errors do), never a traceback or status 1."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -29,11 +31,15 @@ def files(tmp_path: Path) -> dict[str, str]:
     not_sqlite.write_text("these are notes, not a database\n" * 20)
     folder = tmp_path / "folder"
     folder.mkdir()
+    unrelated = tmp_path / "unrelated.db"
+    with contextlib.closing(sqlite3.connect(unrelated)) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
     return {
         "TASKS": str(tasks),
         "SAMPLES": str(samples),
         "NOT_SQLITE": str(not_sqlite),
         "FOLDER": str(folder),
+        "UNRELATED_DB": str(unrelated),
         "MISSING": str(tmp_path / "missing.sqlite"),
         "MISSING_JSONL": str(tmp_path / "missing.jsonl"),
     }
@@ -88,6 +94,9 @@ CASES = [
     (["compare", "NOT_SQLITE"], "store NOT_SQLITE is not a sqlite file"),
     (["compare", "FOLDER"], "store FOLDER is a folder, not a sqlite file"),
     (["compare", "MISSING"], "no such run store"),
+    (["compare", "SAMPLES"], "store SAMPLES is not a sqlite file"),
+    (["compare", "UNRELATED_DB"], "unrelated.db is not a codeloop store"),
+    (["compare", "UNRELATED_DB", "--markdown", "FOLDER"], "--markdown FOLDER is a folder"),
 ]
 
 

@@ -559,11 +559,6 @@ def _model_options(spec: str, items: list[str]) -> dict[str, Any]:
     return options
 
 
-def _calls(cost: dict[str, Any]) -> str:
-    cached = f" (+{cost['cached_calls']} cached)" if cost["cached_calls"] else ""
-    return f"{cost['calls']}{cached}"
-
-
 def _money(value: float | None) -> str:
     return "-" if value is None else f"${value:.4f}"
 
@@ -659,72 +654,63 @@ def strategies() -> None:
 
 @app.command()
 def compare(
-    stores: Annotated[list[Path], typer.Argument(help="Run stores written by `codeloop run`.")],
+    stores: Annotated[
+        list[Path],
+        typer.Argument(help="Stores written by `codeloop run --store` or `evaluate --store`."),
+    ],
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="Also write the table as CSV to this file.")
+    ] = None,
+    markdown_out: Annotated[
+        Path | None,
+        typer.Option("--markdown", help="Also write the table as markdown to this file."),
+    ] = None,
 ) -> None:
-    """Print the runs kept in stores side by side: scores and what they cost."""
-    from codeloop.runs.run import RunError, summarize_store
+    """Print the runs and evaluations kept in stores side by side: scores and costs."""
+    from codeloop.runs.compare import RunSummary, compare_table, summarize
+    from codeloop.runs.options import RunError
 
     for path in stores:
         _check_sqlite(path, "store")
+    _check_output(csv_out, "--csv")
+    _check_output(markdown_out, "--markdown")
     summaries = []
     try:
         for path in dict.fromkeys(p.resolve() for p in stores):
-            summaries += summarize_store(path)
+            summaries += summarize(path)
     except RunError as exc:
         _fail(str(exc))
         return
     if not summaries:
-        _fail("no `codeloop run` runs in " + ", ".join(str(p) for p in stores))
+        _fail("no runs or evaluations in " + ", ".join(str(p) for p in stores))
         return
-    groups: list[str] = []
-    for summary in summaries:
-        groups += [g for g in summary.pass_at_1 if g not in groups]
-    table = Table(title="runs")
-    for name in ("store", "dataset", "strategy", "model", "budget", "tasks", "errors"):
-        table.add_column(name)
-    for group in groups or ["base"]:
-        table.add_column(f"pass@1 {group}" if len(groups) > 1 else "pass@1", justify="right")
-    for name in ("calls", "tokens", "executions", "wall s", "$"):
-        table.add_column(name, justify="right")
-    for s in summaries:
-        config = s.config
-        strategy = config.get("strategy", "?")
-        if config.get("settings"):
-            strategy += " " + ",".join(f"{k}={v}" for k, v in config["settings"].items())
-        table.add_row(
-            Path(s.store).name,
-            Path(str(config.get("dataset", "?"))).name,
-            strategy,
-            str(config.get("model", "?")),
-            str(config.get("per_task_budget", "?")),
-            str(s.tasks),
-            str(s.errors),
-            *[
-                f"{100 * s.pass_at_1[g]:.2f}" if g in s.pass_at_1 else "-"
-                for g in (groups or ["base"])
-            ],
-            _calls(s.cost),
-            str(s.cost["tokens"]),
-            str(s.cost["executions"]),
-            f"{s.wall_s:.1f}",
-            _money(s.cost["cost_usd"]),
-        )
+    result = compare_table(summaries)
+    table = Table(title="runs and evaluations")
+    for name, right in zip(result.headers, result.numeric, strict=True):
+        table.add_column(name, justify="right" if right else "left")
+    for row in result.rows:
+        table.add_row(*(escape(cell) for cell in row))
     # A table this wide is unreadable folded to 80 columns: pipes and files get it whole.
     (out if out.is_terminal else Console(width=240)).print(table)
-    budgets = {json.dumps(s.config.get("budget"), sort_keys=True) for s in summaries}
+    if csv_out is not None:
+        csv_out.write_text(result.csv(), encoding="utf-8")
+    if markdown_out is not None:
+        markdown_out.write_text(result.markdown(), encoding="utf-8")
+    runs = [s for s in summaries if isinstance(s, RunSummary)]
+    budgets = {json.dumps(s.config.get("budget"), sort_keys=True) for s in runs}
     if len(budgets) > 1:
         console.print(
             "[yellow]note:[/] the runs had different per-task budgets ("
-            + "; ".join(sorted({str(s.config.get("per_task_budget")) for s in summaries}))
+            + "; ".join(sorted({str(s.config.get("per_task_budget")) for s in runs}))
             + "): this is not a comparison at equal budget"
         )
     datasets = {(s.config.get("dataset"), s.tasks) for s in summaries}
     if len(datasets) > 1:
         console.print(
-            "[yellow]note:[/] the runs cover different datasets or numbers of tasks; "
-            "scores are over each run's own finished tasks"
+            "[yellow]note:[/] the rows cover different datasets or numbers of tasks; "
+            "scores are over each row's own tasks"
         )
-    for s in summaries:
+    for s in runs:
         if s.last_stop not in ("complete", ""):
             console.print(f"[yellow]note:[/] {Path(s.store).name} ({s.run_key}): {s.last_stop}")
 

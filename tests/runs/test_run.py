@@ -666,15 +666,15 @@ def test_tasks_that_failed_are_retried_on_resume_and_finished_ones_kept(
 def test_a_sandbox_failure_while_scoring_is_retried_without_solving_again(
     tmp_path, dataset, answers, monkeypatch
 ):
-    import codeloop.runs.run as run_module
+    import codeloop.runs.score as score_module
     from codeloop.types import ExecResult, Status
 
-    real_run_hidden = run_module.run_hidden
+    real_run_hidden = score_module.run_hidden
 
     async def broken(*args, **kwargs):
         return ExecResult(Status.INFRA_ERROR, (), infra_error="zygote died"), 1
 
-    monkeypatch.setattr(run_module, "run_hidden", broken)
+    monkeypatch.setattr(score_module, "run_hidden", broken)
     args = [
         dataset,
         "--strategy",
@@ -692,7 +692,7 @@ def test_a_sandbox_failure_while_scoring_is_retried_without_solving_again(
     )
     assert "0 of 2 tasks finished" in result.output
 
-    monkeypatch.setattr(run_module, "run_hidden", real_run_hidden)
+    monkeypatch.setattr(score_module, "run_hidden", real_run_hidden)
     data = run_json(tmp_path, *args)
     assert data["spent_this_invocation"]["calls"] == 0  # solved before: only scored now
     assert data["tasks_finished"] == 2 and data["pass_at_k"] == {"1": 0.5}

@@ -7,7 +7,8 @@ import anyio
 import pytest
 
 from codeloop.execution.local import LocalExecutor
-from codeloop.runs.evaluate import PROBE_SHARE, _group_verdicts, probe_suite, run_hidden
+from codeloop.runs.evaluate import PROBE_SHARE, probe_suite, run_hidden
+from codeloop.scoring.groups import group_verdicts
 from codeloop.types import (
     Compare,
     Limits,
@@ -107,7 +108,7 @@ def test_a_later_groups_failure_does_not_decide_an_earlier_group():
     tests = (case(0), case(2), case(3))
     task = Task("t", "", "f", hidden_tests={"base": tests[:2], "plus": tests[2:]})
     result, runs, _ = score([0, 2, 3], groups=[2, 1])
-    assert _group_verdicts(task, result) == {"base": True, "base+plus": False}
+    assert group_verdicts(task, result) == {"base": True, "base+plus": False}
     assert result.status is Status.FAILED
     assert runs == 3
 

@@ -8,7 +8,6 @@ verdict as it arrives -> pass@k per group of hidden tests (EvalPlus: base, base+
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections import defaultdict
@@ -17,9 +16,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from codeloop.execution.codec import digest as value_digest
 from codeloop.execution.local import LocalExecutor, default_workers
+from codeloop.runs.keys import tasks_digest, text_sha
 from codeloop.runs.store import RunStore
+from codeloop.scoring.groups import group_names, group_verdicts
 from codeloop.scoring.passk import dropped_ks, mean_pass_at_k, usable_ks
 from codeloop.scoring.reference import apply_reference, run_references
 from codeloop.scoring.samples import Sample, SamplesError, read_samples
@@ -165,30 +165,6 @@ class EvaluationReport:
 
 
 ProgressHook = Callable[[str, int, int], None]  # (phase, advance, total)
-
-
-def _group_names(task: Task) -> list[str]:
-    names: list[str] = []
-    for name in task.hidden_tests:
-        names.append(name if not names else f"{names[-1]}+{name}")
-    return names or ["base"]
-
-
-def _group_verdicts(task: Task, result: ExecResult) -> dict[str, bool]:
-    verdicts: dict[str, bool] = {}
-    position = 0
-    ok = True
-    for name, cumulative in zip(task.hidden_tests, _group_names(task), strict=True):
-        size = len(task.hidden_tests[name])
-        segment = result.outcomes[position : position + size]
-        position += size
-        ok = (
-            ok
-            and result.status is not Status.INFRA_ERROR
-            and all(o.status is Status.PASSED for o in segment)
-        )
-        verdicts[cumulative] = ok
-    return verdicts
 
 
 # A fail-fast scoring run gives each test this share of its limit first.  A test still
@@ -395,10 +371,6 @@ async def run_hidden(
     return result, runs
 
 
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
-
-
 def _eval_key(options: EvaluateOptions, tasks_digest: str) -> str:
     basis = {
         "v": EVAL_VERSION,
@@ -409,32 +381,7 @@ def _eval_key(options: EvaluateOptions, tasks_digest: str) -> str:
         "floor": options.calibration_floor_s if options.calibrated else None,
         "memory": options.memory_bytes,
     }
-    return _sha(json.dumps(basis, sort_keys=True))[:20]
-
-
-def _tasks_digest(tasks: list[Task]) -> str:
-    """What the verdicts depend on: every hidden test (inputs, expected, comparison, limit).
-
-    Tasks loaded from a file are identified by the file's content hash (cheap, and the
-    expected values computed from its references follow from it); others are hashed value
-    by value.
-    """
-    digest = hashlib.sha256()
-    for task in tasks:
-        digest.update(task.task_id.encode())
-        source = task.metadata.get("source_sha256")
-        if source:
-            digest.update(str(source).encode())
-        else:
-            digest.update(task.prompt.encode())
-        for group, tests in task.hidden_tests.items():
-            digest.update(group.encode())
-            if not source:
-                for t in tests:
-                    digest.update(value_digest((t.kind.value, t.args, t.code, t.stdin)))
-                    digest.update(value_digest((t.expected, t.compare.value, t.atol, t.oracle)))
-            digest.update(repr([t.time_limit_s for t in tests]).encode())
-    return digest.hexdigest()
+    return text_sha(json.dumps(basis, sort_keys=True))[:20]
 
 
 def _malformed_result(task: Task, sample: Sample) -> ExecResult:
@@ -476,7 +423,7 @@ async def evaluate(
             require_isolation=options.require_isolation,
         ) as executor:
             prepared, dropped = await prepare_tasks(tasks, executor, options, progress)
-            digest = _tasks_digest(list(prepared.values()))
+            digest = tasks_digest(list(prepared.values()))
             eval_key = _eval_key(options, digest)
             store.begin_evaluation(
                 eval_key,
@@ -564,7 +511,7 @@ async def _execute(
     reused = 0
     total = len(samples)
     for sample in samples:
-        sha = _sha(sample.program)
+        sha = text_sha(sample.program)
         if done.get((sample.task_id, sample.index)) == sha:
             reused += 1
             continue
@@ -572,7 +519,7 @@ async def _execute(
             task = tasks[sample.task_id]
             result = _malformed_result(task, sample)
             store.record(
-                eval_key, sample.task_id, sample.index, sha, result, _group_verdicts(task, result)
+                eval_key, sample.task_id, sample.index, sha, result, group_verdicts(task, result)
             )
             reused += 0
             if progress:
@@ -589,7 +536,7 @@ async def _execute(
     async for index, result in executor.map(requests):
         task_id, sha = keys[index]
         task = tasks[task_id]
-        groups = _group_verdicts(task, result)
+        groups = group_verdicts(task, result)
         group = pending[keys[index]]
         for sample in group:
             store.record(eval_key, task_id, sample.index, sha, result, groups)
@@ -608,22 +555,22 @@ def _report(
     executed: int,
     reused: int,
 ) -> EvaluationReport:
-    wanted = {(s.task_id, s.index): _sha(s.program) for s in samples}
+    wanted = {(s.task_id, s.index): text_sha(s.program) for s in samples}
     results: list[SampleVerdict] = []
     counts: dict[str, int] = defaultdict(int)
     per_task: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     infra = 0
-    group_names: list[str] = []
+    all_groups: list[str] = []
     for task in tasks.values():
-        for name in _group_names(task):
-            if name not in group_names:
-                group_names.append(name)
+        for name in group_names(task):
+            if name not in all_groups:
+                all_groups.append(name)
     for verdict in store.verdicts(eval_key):
         key = (verdict.task_id, verdict.sample_index)
         if wanted.get(key) != verdict.program_sha:
             continue
         counts[verdict.status.value] += 1
-        primary = _group_names(tasks[verdict.task_id])[-1]
+        primary = group_names(tasks[verdict.task_id])[-1]
         message = ""
         for detail in verdict.details:
             message = str(detail.get("message") or detail.get("infra_error") or "")
@@ -650,7 +597,7 @@ def _report(
     results.sort(key=lambda r: (order.get(r.task_id, 0), r.sample_index))
     pass_at_k: dict[str, dict[str, float]] = {}
     dropped: dict[str, str] = {}
-    for name in group_names:
+    for name in all_groups:
         rows = per_task.get(name, {})
         ns = [(len(v), sum(v)) for v in rows.values()]
         ks = usable_ks((n for n, _ in ns), options.ks)
@@ -662,7 +609,7 @@ def _report(
         tasks_in_dataset=len(all_tasks),
         tasks_attempted=len(tasks),
         samples=len(samples),
-        groups=group_names,
+        groups=all_groups,
         pass_at_k=pass_at_k,
         results=results,
         status_counts=dict(counts),

@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS evaluations (
     eval_key TEXT PRIMARY KEY,
     created REAL NOT NULL,
     config TEXT NOT NULL,
-    isolation TEXT NOT NULL
+    isolation TEXT NOT NULL,
+    wall REAL                    -- seconds, all invocations; NULL: written before it was kept
 );
 CREATE TABLE IF NOT EXISTS verdicts (
     eval_key TEXT NOT NULL,
@@ -58,6 +59,14 @@ LETTER_STATUS = {v: k for k, v in STATUS_LETTERS.items()}
 
 
 @dataclass(frozen=True)
+class StoredEvaluation:
+    eval_key: str
+    created: float
+    config: dict[str, Any]  # the evaluation's options (EvaluateOptions, store left out)
+    wall: float | None  # all invocations together; None: not kept (an older store)
+
+
+@dataclass(frozen=True)
 class StoredVerdict:
     task_id: str
     sample_index: int
@@ -71,8 +80,19 @@ class StoredVerdict:
 
 
 class RunStore:
-    def __init__(self, path: str | Path) -> None:
+    """A run store.  `read_only`: open an existing file without writing to it (no table is
+    created, nothing migrated), as `codeloop compare` reads stores."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        # evaluations begun by this process: close() adds the time the store was open
+        self._opened = time.monotonic()
+        self._evaluations: list[str] = []
+        if read_only:
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            return
         if str(path) != ":memory:" and not self.path.parent.is_dir():
             # no folder is created unasked: a mistyped path fails here, not in a new tree
             raise FileNotFoundError(f"store {path}: the folder {self.path.parent} does not exist")
@@ -80,9 +100,36 @@ class RunStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Stores written before `evaluations.wall` existed get it (NULL: not kept)."""
+        if "wall" not in self.columns("evaluations"):
+            try:
+                self.db.execute("ALTER TABLE evaluations ADD COLUMN wall REAL")
+            except sqlite3.OperationalError:  # another process added it first
+                if "wall" not in self.columns("evaluations"):
+                    raise
+
+    def columns(self, table: str) -> set[str]:
+        """The columns of `table` (empty: no such table)."""
+        return {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+
+    def tables(self) -> set[str]:
+        rows = self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {name for (name,) in rows}
 
     def close(self) -> None:
-        self.db.close()
+        """Closes the store; an evaluation begun here gets the time since the store was
+        opened added to its wall time (so an interrupted one counts too)."""
+        try:
+            wall = time.monotonic() - self._opened
+            for eval_key in self._evaluations:
+                self.db.execute(
+                    "UPDATE evaluations SET wall = wall + ? WHERE eval_key = ?", (wall, eval_key)
+                )
+        finally:
+            self.db.close()
 
     def __enter__(self) -> RunStore:
         return self
@@ -94,9 +141,12 @@ class RunStore:
         self, eval_key: str, config: dict[str, Any], isolation: dict[str, Any]
     ) -> None:
         self.db.execute(
-            "INSERT OR IGNORE INTO evaluations VALUES (?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO evaluations (eval_key, created, config, isolation, wall) "
+            "VALUES (?, ?, ?, ?, 0)",
             (eval_key, time.time(), json.dumps(config, sort_keys=True), json.dumps(isolation)),
         )
+        if eval_key not in self._evaluations:
+            self._evaluations.append(eval_key)
 
     def done(self, eval_key: str) -> dict[tuple[str, int], str]:
         """(task_id, sample_index) -> program sha of every stored verdict (infra errors excluded:
@@ -164,6 +214,19 @@ class RunStore:
     def evaluations(self) -> list[tuple[str, dict[str, Any]]]:
         rows = self.db.execute("SELECT eval_key, config FROM evaluations ORDER BY created")
         return [(key, json.loads(config)) for key, config in rows]
+
+    def stored_evaluations(self) -> list[StoredEvaluation]:
+        """Every evaluation kept, oldest first (a store written before wall times were kept
+        reads with `wall` None)."""
+        if "wall" in self.columns("evaluations"):
+            sql = "SELECT eval_key, created, config, wall FROM evaluations ORDER BY created"
+        else:
+            sql = "SELECT eval_key, created, config, NULL FROM evaluations ORDER BY created"
+        rows = self.db.execute(sql)
+        return [
+            StoredEvaluation(key, float(created), json.loads(config), wall_s)
+            for key, created, config, wall_s in rows
+        ]
 
 
 def count_verdicts(path: str | Path) -> int:
@@ -257,6 +320,12 @@ CREATE TABLE IF NOT EXISTS run_verdicts (
 """
 
 
+SOLUTIONS_SQL = (
+    "SELECT task_id, position, view_sha, programs, raw, trace, usage, error, note, wall, "
+    "created, ties FROM run_solutions WHERE run_key = ? ORDER BY position"
+)
+
+
 @dataclass(frozen=True)
 class StoredSolution:
     task_id: str
@@ -316,8 +385,13 @@ class RunTables:
     def __init__(self, store: RunStore) -> None:
         self.db = store.db
         self.db.execute("PRAGMA busy_timeout=30000")
-        self.db.executescript(RUN_SCHEMA)
-        self._migrate()
+        if not store.read_only:
+            self.db.executescript(RUN_SCHEMA)
+            self._migrate()
+        # read only, a store written before the ties column existed reads as having none
+        self._solutions_sql = SOLUTIONS_SQL
+        if "ties" not in store.columns("run_solutions"):
+            self._solutions_sql = SOLUTIONS_SQL.replace(", ties FROM", ", '' FROM")
 
     def _migrate(self) -> None:
         """Stores written before a column existed get it (with its default)."""
@@ -413,11 +487,7 @@ class RunTables:
         )
 
     def solutions(self, run_key: str) -> dict[str, StoredSolution]:
-        rows = self.db.execute(
-            "SELECT task_id, position, view_sha, programs, raw, trace, usage, error, note, wall, "
-            "created, ties FROM run_solutions WHERE run_key = ? ORDER BY position",
-            (run_key,),
-        )
+        rows = self.db.execute(self._solutions_sql, (run_key,))
         out: dict[str, StoredSolution] = {}
         for row in rows:
             groups, no_consensus = _ties_of(row[11])
