@@ -90,6 +90,7 @@ CASES = [
     (EVALUATE + ["--json", "FOLDER"], "--json FOLDER is a folder; give a file name"),
     (EVALUATE + ["--store", "NOT_SQLITE"], "--store NOT_SQLITE is not a sqlite file"),
     (EVALUATE + ["--calibrated", "--timeout", "2"], "cannot be combined with --calibrated"),
+    (EVALUATE + ["--test-order", "random"], "Invalid value for '--test-order'"),  # click's
     # codeloop compare
     (["compare", "NOT_SQLITE"], "store NOT_SQLITE is not a sqlite file"),
     (["compare", "FOLDER"], "store FOLDER is a folder, not a sqlite file"),

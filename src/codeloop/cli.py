@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -190,6 +191,16 @@ def evaluate(
     tasks_file: TasksFileOption = None,
     workers: WorkersOption = None,
     require_isolation: RequireIsolationOption = False,
+    test_order: Annotated[
+        str,
+        typer.Option(
+            "--test-order",
+            click_type=click.Choice(["fail-first", "given"]),
+            help="fail-first: each program runs first the tests that failed other programs "
+            "of its task (same verdicts, wrong programs fail sooner; which failing test and "
+            "status a wrong program gets can differ); given: the dataset's order.",
+        ),
+    ] = "fail-first",
 ) -> None:
     """Score samples on a dataset's hidden tests: pass@k with the unbiased estimator."""
     import anyio
@@ -224,6 +235,7 @@ def evaluate(
         task_ids=_task_ids(task, tasks_file),
         workers=workers,
         require_isolation=require_isolation,
+        test_order=test_order,
     )
     progress = _progress()
     bars: dict[str, Any] = {}

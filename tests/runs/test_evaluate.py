@@ -303,3 +303,54 @@ def test_samples_that_hit_sandbox_errors_make_evaluate_exit_1(tmp_path, dataset,
     result = evaluate(*args, "--json", out)
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["pass_at_k"]["1"] == 1.0
+
+
+def _counting_program(variant: int) -> str:
+    """Wrong on the last test only, returning how many calls it has had by then."""
+    return (
+        f"calls = [0]  # variant {variant}\n"
+        "def ident(x):\n"
+        "    calls[0] += 1\n"
+        "    return -calls[0] if x == 9 else x\n"
+    )
+
+
+@pytest.mark.parametrize("order", ["given", "fail-first"])
+def test_fail_first_runs_the_tests_others_failed_first_with_the_same_verdicts(tmp_path, order):
+    import anyio
+
+    from codeloop.runs.evaluate import EvaluateOptions
+    from codeloop.runs.evaluate import evaluate as run_evaluate
+
+    task = {
+        "task_id": "demo/ident",
+        "prompt": "def ident(x):\n",
+        "entry_point": "ident",
+        "tests": [{"input": [i], "output": i} for i in range(10)],
+    }
+    data = tmp_path / "ident.jsonl"
+    data.write_text(json.dumps(task) + "\n")
+    rows = [{"task_id": "demo/ident", "solution": _counting_program(v)} for v in range(6)]
+    rows.append({"task_id": "demo/ident", "solution": "def ident(x):\n    return x\n"})
+    samples = samples_file(tmp_path, rows)
+    options = EvaluateOptions(
+        dataset=str(data), workers=1, max_inflight=1, timeout_s=2.0, test_order=order
+    )
+    report = anyio.run(run_evaluate, samples, options)
+    verdicts = [(r.passed, r.status) for r in report.results]
+    assert verdicts == [(False, "failed")] * 6 + [(True, "passed")]  # whatever the order
+    actual = [r.first_failure["actual"] for r in report.results[:6]]
+    assert all(r.first_failure["test"] == 9 for r in report.results[:6])
+    if order == "given":
+        assert actual == ["-10"] * 6  # nine passing tests ran first, every time
+    else:
+        # the first programs ran in the dataset's order; once test 9 had failed one, the
+        # next ones ran it first and failed on their first call
+        assert actual[0] == "-10" and actual[-3:] == ["-1"] * 3
+
+
+def test_an_unknown_test_order_is_refused():
+    from codeloop.runs.evaluate import EvaluateOptions
+
+    with pytest.raises(ValueError, match="expected one of fail-first, given"):
+        EvaluateOptions(dataset="humaneval", test_order="random")

@@ -20,6 +20,7 @@ from codeloop.execution.local import LocalExecutor, default_workers
 from codeloop.runs.keys import tasks_digest, text_sha
 from codeloop.runs.store import RunStore
 from codeloop.scoring.groups import group_names, group_verdicts
+from codeloop.scoring.order import ORDERS, FailFirst
 from codeloop.scoring.passk import dropped_ks, mean_pass_at_k, usable_ks
 from codeloop.scoring.reference import apply_reference, run_references
 from codeloop.scoring.samples import Sample, SamplesError, read_samples
@@ -30,6 +31,7 @@ from codeloop.types import (
     Limits,
     Status,
     Task,
+    TaskKind,
     TestCase,
     TestKind,
     TestOutcome,
@@ -56,6 +58,14 @@ class EvaluateOptions:
     max_inflight: int | None = None
     isolation: bool = True
     require_isolation: bool = False
+    # "fail-first": each program runs first the tests that failed other programs of its task
+    # (same verdicts, a wrong program fails sooner; scoring/order.py); "given": the
+    # dataset's order
+    test_order: str = "fail-first"
+
+    def __post_init__(self) -> None:
+        if self.test_order not in ORDERS:
+            raise ValueError(f"test order {self.test_order!r}: expected one of {', '.join(ORDERS)}")
 
 
 @dataclass
@@ -431,7 +441,14 @@ async def evaluate(
                 executor.report,
             )
             executed, reused = await _execute(
-                sample_set.samples, prepared, executor, store, eval_key, limits, progress
+                sample_set.samples,
+                prepared,
+                executor,
+                store,
+                eval_key,
+                limits,
+                progress,
+                options.test_order,
             )
             isolation = executor.report
         report = _report(
@@ -500,6 +517,7 @@ async def _execute(
     eval_key: str,
     limits: Limits,
     progress: ProgressHook | None,
+    test_order: str = "fail-first",
 ) -> tuple[int, int]:
     done = store.done(eval_key)
     suites = {
@@ -529,13 +547,28 @@ async def _execute(
     if progress and reused:
         progress("evaluate", reused, total)
     keys = list(pending)
-    requests = (
-        ExecRequest(program=pending[key][0].program, suite=suites[key[0]], limits=limits)
-        for key in keys
-    )
-    async for index, result in executor.map(requests):
+    # fail-first: each program runs first the tests that failed the task's programs scored
+    # before it (stdio tests each run in a process of their own: all run either way)
+    books = {
+        tid: FailFirst([len(group) for group in task.hidden_tests.values()])
+        for tid, task in tasks.items()
+        if test_order == "fail-first" and task.kind is not TaskKind.STDIO
+    }
+
+    def request(key: tuple[str, str]) -> ExecRequest:
+        book = books.get(key[0])
+        return ExecRequest(
+            program=pending[key][0].program,
+            suite=suites[key[0]],
+            limits=limits,
+            order=book.order() if book is not None else None,
+        )
+
+    async for index, result in executor.map(request(key) for key in keys):
         task_id, sha = keys[index]
         task = tasks[task_id]
+        if task_id in books:
+            books[task_id].record(result)
         groups = group_verdicts(task, result)
         group = pending[keys[index]]
         for sample in group:
