@@ -123,3 +123,10 @@ def test_argument_errors_exit_2_with_a_one_line_message(args, message, files, mo
     # the message is on one line, whatever the width of the terminal
     lines = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and wanted in lines[0], result.output
+
+
+def test_the_cli_offers_every_test_order_evaluate_knows():
+    from codeloop.cli import TestOrder
+    from codeloop.scoring.order import ORDERS
+
+    assert [o.value for o in TestOrder] == list(ORDERS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import enum
 import inspect
 import json
 import sys
@@ -10,11 +11,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+
+class TestOrder(enum.StrEnum):
+    """`codeloop evaluate --test-order` (codeloop.scoring.order.ORDERS)."""
+
+    FAIL_FIRST = "fail-first"
+    GIVEN = "given"
+
 
 app = typer.Typer(
     help="Generate code with language models and make it right with feedback.",
@@ -192,15 +200,14 @@ def evaluate(
     workers: WorkersOption = None,
     require_isolation: RequireIsolationOption = False,
     test_order: Annotated[
-        str,
+        TestOrder,
         typer.Option(
             "--test-order",
-            click_type=click.Choice(["fail-first", "given"]),
             help="fail-first: each program runs first the tests that failed other programs "
             "of its task (same verdicts, wrong programs fail sooner; which failing test and "
             "status a wrong program gets can differ); given: the dataset's order.",
         ),
-    ] = "fail-first",
+    ] = TestOrder.FAIL_FIRST,
 ) -> None:
     """Score samples on a dataset's hidden tests: pass@k with the unbiased estimator."""
     import anyio
@@ -235,7 +242,7 @@ def evaluate(
         task_ids=_task_ids(task, tasks_file),
         workers=workers,
         require_isolation=require_isolation,
-        test_order=test_order,
+        test_order=test_order.value,
     )
     progress = _progress()
     bars: dict[str, Any] = {}
