@@ -111,7 +111,7 @@ def test_an_unknown_option_is_a_one_line_error(
 
 def test_accepted_options_of_the_built_ins() -> None:
     assert accepted_options("mock") == ("cycle",)
-    assert accepted_options("hf") == ("device", "dtype", "trust_remote_code")
+    assert accepted_options("hf") == ("device", "dtype", "trust_remote_code", "local_files_only")
     assert accepted_options("replay") == ()
     assert accepted_options("vllm") is None  # takes any vLLM engine option
     assert accepted_options("llamacpp") is None  # takes any llama.cpp option
