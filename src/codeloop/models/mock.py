@@ -27,6 +27,7 @@ from typing import Any
 
 from codeloop.models.base import (
     ModelRequestError,
+    PromptMode,
     Stopwatch,
     check_request,
     last_user_message,
@@ -47,8 +48,16 @@ def _words(text: str) -> int:
 class MockBackend:
     """Scripted outputs; see the module docstring."""
 
-    def __init__(self, script: Script, *, cycle: bool = False, name: str = "mock:script") -> None:
+    def __init__(
+        self,
+        script: Script,
+        *,
+        cycle: bool = False,
+        name: str = "mock:script",
+        prompt_mode: PromptMode | None = None,
+    ) -> None:
         self.name = name
+        self.prompt_mode = prompt_mode  # None: declares nothing (strategies' auto: chat)
         self.cycle = cycle
         self.requests: list[GenerationRequest] = []
         self.samples_served = 0

@@ -377,7 +377,7 @@ def make_codet(**settings: object) -> Strategy:
         answers = Answers()
 
         async def body() -> None:
-            mode = resolve_mode(config.mode, ctx.model_name)
+            mode = resolve_mode(config.mode, ctx.prompt_mode)
             stops = CODET_STOPS if mode == "completion" else DEFAULT_STOPS
             codes, raws, nodes = await sample_programs(
                 ctx,
