@@ -336,3 +336,93 @@ async def test_generated_tests_run_under_the_memory_limit(executor):
     solution = await solve(backend, executor, n=1, m=1, memory_limit_mb=128)
     ranking = [n for n in solution.trace if n.kind == "ranking"][0]
     assert ranking.metadata["sets"][0]["tests_passed"] == [0, 2]
+
+
+# ------------------------------------------------------------------ the parts, alone
+
+
+def test_tests_request_by_mode():
+    from codeloop.strategies.codet import tests_request
+    from codeloop.types import Sampling
+
+    config = CodeTSettings(m=3, tests_asked=7)
+    sampling = Sampling(temperature=0.8, stop=("\nclass",))
+    completion = tests_request(VIEW, "completion", config, sampling)
+    assert completion.prompt == ADD_PROMPT + "    pass\n\n# check the correctness of add\nassert "
+    assert completion.n == 3 and completion.purpose == "tests"
+    assert completion.sampling.stop == () and completion.sampling.temperature == 0.8
+    chat = tests_request(VIEW, "chat", config, sampling)
+    assert chat.prompt is None and chat.n == 3 and chat.sampling == sampling
+    assert "7" in chat.messages[-1].content and "add" in chat.messages[-1].content
+
+
+def test_sample_assertions_by_mode():
+    from codeloop.strategies.codet import sample_assertions
+
+    continuation = "add(1, 2) == 3\nassert add(2, 2) == 4\nassert add(0, 0) == 0\n"
+    assert sample_assertions(continuation, "add", "completion", 2) == [
+        "assert add(1, 2) == 3",
+        "assert add(2, 2) == 4",
+    ]
+    answer = "```python\nassert add(1, 2) == 3\nassert add(1, 2) == 3\nassert f(1) == 1\n```"
+    assert sample_assertions(answer, "add", "chat", 5) == ["assert add(1, 2) == 3"]
+
+
+def test_generated_tests_count_duplicates_and_drop_empty_asserts():
+    from codeloop.strategies.codet import generated_tests
+
+    samples = [
+        ["assert add(1, 2) == 3", "assert True"],
+        ["assert add(1, 2) == 3", "assert add(2, 2) == 4"],
+        [],
+    ]
+    generated = generated_tests(samples, "add", 0.25)
+    assert generated.assertions == ("assert add(1, 2) == 3", "assert add(2, 2) == 4")
+    assert generated.weights == (2, 1)
+    assert generated.sampled == 4  # every assertion sampled, the one testing nothing too
+    assert [t.source for t in generated.tests] == list(generated.assertions)
+    assert {t.time_limit_s for t in generated.tests} == {0.25}
+    assert generated_tests([], "add", None).tests == ()
+
+
+def test_behaviour_groups_share_one_run_per_behaviour():
+    from codeloop.strategies.codet import behaviour_groups
+
+    programs = [
+        "def add(a, b):\n    return a + b\n",
+        "def add(a, b):\n    # same, with a comment\n    return a + b\n",
+        "def add(a, b):\n    return a - b\n",
+        "def add(a, b):\n    return (\n",  # does not compile
+    ]
+    keys, representatives = behaviour_groups(programs)
+    assert keys[0] == keys[1] != keys[2] and keys[3] is None
+    assert list(representatives.values()) == [programs[0], programs[2]]
+
+
+def test_rankings_for_the_answer():
+    from codeloop.strategies.codet import consensus_ranking, most_sampled_ranking
+
+    alone = most_sampled_ranking([1, 3, 1, 3])
+    assert alone.order == (1, 3, 0, 2) and alone.no_consensus
+    assert alone.tie_groups == (((0, 3), (1, 3), (2, 1), (3, 1)),)
+
+    counts = [1, 2, 1]
+    sets = rank_consensus([frozenset({0}), frozenset({0, 1}), None], counts, [1, 1])
+    ranking = consensus_ranking(sets, counts)
+    assert ranking.order == (1, 0, 2) and not ranking.no_consensus
+    assert ranking.tie_groups == (((0, 2),), ((1, 1),))  # the scored sets, best first
+
+    nothing = rank_consensus([frozenset(), None], [2, 1], [1])
+    none_scored = consensus_ranking(nothing, [2, 1])
+    assert none_scored.no_consensus and none_scored.tie_groups == (((0, 2), (1, 1)),)
+
+
+async def test_make_codet_gives_the_solve_of_a_codet_with_its_settings():
+    import inspect
+
+    from codeloop.strategies.codet import CodeT
+
+    strategy = make_strategy("codet", n="3", program_weight="count")
+    assert inspect.iscoroutinefunction(strategy)  # a built solve, as codeloop.run takes it
+    assert isinstance(strategy.__self__, CodeT)
+    assert strategy.__self__.config == CodeTSettings(n=3, program_weight="count")
