@@ -34,12 +34,18 @@ def files(tmp_path: Path) -> dict[str, str]:
     unrelated = tmp_path / "unrelated.db"
     with contextlib.closing(sqlite3.connect(unrelated)) as db:
         db.execute("CREATE TABLE notes (text TEXT)")
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text('["    return a + b\\n"')  # the closing bracket is missing
+    wrong_shape = tmp_path / "shape.jsonl"
+    wrong_shape.write_text('{"completion": "    return a + b\\n"}\n')  # no task_id
     return {
         "TASKS": str(tasks),
         "SAMPLES": str(samples),
         "NOT_SQLITE": str(not_sqlite),
         "FOLDER": str(folder),
         "UNRELATED_DB": str(unrelated),
+        "BAD_JSON": str(bad_json),
+        "WRONG_SHAPE": str(wrong_shape),
         "MISSING": str(tmp_path / "missing.sqlite"),
         "MISSING_JSONL": str(tmp_path / "missing.jsonl"),
     }
@@ -64,6 +70,11 @@ CASES = [
     (["run", "TASKS", "--model", "nope:x"], "unknown model provider 'nope'"),
     (["run", "TASKS", "--model", "gpt"], "model 'gpt' names no provider"),
     (["run", "TASKS", "--model", "mock:file:MISSING_JSONL"], "mock script file not found"),
+    (["run", "TASKS", "--model", "mock:file:BAD_JSON"], "BAD_JSON: not valid JSON at line 1"),
+    (
+        ["run", "TASKS", "--model", "mock:file:WRONG_SHAPE"],
+        "WRONG_SHAPE: line 1: expected a JSON string or an object",
+    ),
     (RUN + ["--store", "NOT_SQLITE"], "--store NOT_SQLITE is not a sqlite file"),
     (RUN + ["--store", "FOLDER"], "--store FOLDER is a folder, not a sqlite file"),
     (RUN + ["--cache", "NOT_SQLITE"], "--cache NOT_SQLITE is not a sqlite file"),

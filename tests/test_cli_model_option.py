@@ -92,7 +92,7 @@ def test_openai_options_reach_the_backend(files: dict[str, str], built: list[Any
             "provider 'openai' has no option 'device'; it accepts: api_key, max_concurrency, "
             "max_retries, backoff_s, max_backoff_s, timeout_s\n",
         ),
-        ("replay:x.jsonl", "n=1", "provider 'replay' has no option 'n'; it accepts: none"),
+        ("replay:x.jsonl", "n=1", "provider 'replay' has no option 'n'; it accepts: prompt_mode"),
         ("mock:echo", "noeq", "--model-option 'noeq': expected key=value"),
     ],
 )
@@ -111,7 +111,22 @@ def test_an_unknown_option_is_a_one_line_error(
 
 def test_accepted_options_of_the_built_ins() -> None:
     assert accepted_options("mock") == ("cycle",)
-    assert accepted_options("hf") == ("device", "dtype", "trust_remote_code")
-    assert accepted_options("replay") == ()
+    assert accepted_options("hf") == ("device", "dtype", "trust_remote_code", "local_files_only")
+    assert accepted_options("replay") == ("prompt_mode",)
     assert accepted_options("vllm") is None  # takes any vLLM engine option
     assert accepted_options("llamacpp") is None  # takes any llama.cpp option
+
+
+def test_a_provider_that_accepts_no_option_says_none(monkeypatch) -> None:
+    from codeloop.models.options import check_options
+    from codeloop.registry import PROVIDERS
+
+    def bare(rest):  # a plugin provider whose factory names no keyword
+        raise AssertionError("not built")
+
+    monkeypatch.setitem(PROVIDERS, "bare", bare)
+    assert accepted_options("bare") == ()
+    message = check_options("bare:x", {"n": 1})
+    assert message is not None and message.endswith(
+        "provider 'bare' has no option 'n'; it accepts: none"
+    )

@@ -241,3 +241,29 @@ def test_an_echoed_prompt_is_not_doubled():
 def test_fenced_blocks_report_termination():
     blocks = fenced_blocks("a\n```py\nx = 1\n```\n```\ny = 2\n")
     assert blocks == [("py", "x = 1\n", True), ("", "y = 2\n", False)]
+
+
+def test_parses_says_whether_python_source_parses_without_warnings():
+    import warnings
+
+    from codeloop.extract import parses
+
+    assert parses("def f(x):\n    return x\n")
+    assert parses("return 1\n")  # syntax only: the compiler's checks are not asked for
+    assert not parses("def f(:\n")
+    assert not parses("x = 1\x00\n")  # null bytes: ValueError or SyntaxError, by version
+    assert not parses("(" * 10_000 + ")" * 10_000)  # too deep to parse
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an invalid escape would warn, and fail here
+        assert parses("x = '\\d'\n")
+
+
+def test_one_parse_check_serves_the_loaders_and_the_prompts():
+    from codeloop.extract import parses
+    from codeloop.strategies import prompts
+    from codeloop.tasks import mbpp
+
+    assert mbpp.parses is parses and prompts.parses is parses
+    assert not hasattr(mbpp, "_parses") and not hasattr(prompts, "_parses")
+    # MBPP's reference is prompt + solution when that parses
+    assert mbpp.reference_program("def f():\n", "    return 1\n") == "def f():\n    return 1\n"

@@ -34,6 +34,7 @@ __all__ = [
     "Mode",
     "extract_code",
     "fenced_blocks",
+    "parses",
     "truncate_completion",
 ]
 
@@ -69,6 +70,19 @@ def truncate_completion(text: str, stops: Sequence[str] = DEFAULT_STOPS) -> str:
             if 0 <= at < cut:
                 cut = at
     return text[:cut]
+
+
+def parses(source: str) -> bool:
+    """Whether `source` parses as Python (the syntax only: a `return` outside a function
+    parses).  Warnings the text raises (invalid escape sequences) are silenced; null bytes
+    and nesting too deep to parse count as not parsing."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ast.parse(source)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return False
+    return True
 
 
 def _parse(source: str) -> ast.Module | None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import time
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +173,126 @@ def test_run_reports_a_prompt_longer_than_the_context(plain_model, tmp_path):
     assert (data["tasks_finished"], data["tasks_failed"]) == (1, 1)
     (long,) = [r for r in data["results"] if r["task_id"] == "long"]
     assert "ModelContextExceeded" in long["error"] and "prompt of 4" in long["error"]
+
+
+# ------------------------------------------------------------------ hub names, offline
+
+CLOSED_PORT = "http://127.0.0.1:9"  # discard port: nothing listens, the connection is refused
+
+
+@pytest.fixture()
+def empty_hub(tmp_path, monkeypatch):
+    """An empty Hugging Face cache; no offline flag unless a test sets one."""
+    home = tmp_path / "hf-home"
+    home.mkdir()
+    monkeypatch.setenv("HF_HOME", str(home))
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+def _load_fails(spec: str, **options):
+    from codeloop.models import ModelRequestError
+
+    start = time.perf_counter()
+    with pytest.raises(ModelRequestError) as caught:
+        load_backend(spec, **options)
+    return str(caught.value), time.perf_counter() - start
+
+
+def test_offline_a_name_not_in_the_cache_fails_at_once_with_the_hint(empty_hub, monkeypatch):
+    from codeloop.models import hf_backend
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hf_backend, "hub_reachable", _never_probe)
+    message, seconds = _load_fails("hf:gpt2")
+    assert seconds < 5, seconds
+    assert "'gpt2': not a local folder and not in the Hugging Face cache" in message
+    assert str(empty_hub / "hub") in message
+    assert "offline (HF_HUB_OFFLINE)" in message
+    assert "replay:" in message and "mock:file:" in message
+    assert "\n" not in message
+
+
+def test_local_files_only_option_forbids_the_hub_too(empty_hub, monkeypatch):
+    from codeloop.models import hf_backend
+
+    monkeypatch.setattr(hf_backend, "hub_reachable", _never_probe)
+    message, seconds = _load_fails("hf:gpt2", local_files_only=True)
+    assert seconds < 5, seconds
+    assert "local_files_only=true forbids downloading it" in message
+
+
+def _never_probe(*args, **kwargs):
+    raise AssertionError("offline was asked for: the hub must not be probed")
+
+
+def test_a_hub_that_cannot_be_reached_fails_at_once_without_retries(empty_hub, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", CLOSED_PORT)
+    message, seconds = _load_fails("hf:gpt2")
+    assert seconds < 5, seconds
+    assert f"the hub ({CLOSED_PORT}) cannot be reached" in message
+    assert "not in the Hugging Face cache" in message
+
+
+def test_the_probe_tells_a_closed_port_from_an_open_one():
+    import socket
+
+    from codeloop.models.hf_backend import hub_reachable
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        assert hub_reachable(f"http://127.0.0.1:{server.getsockname()[1]}", timeout_s=2)
+    assert not hub_reachable(CLOSED_PORT, timeout_s=2)
+    assert not hub_reachable("not a url", timeout_s=2)
+
+
+def test_a_path_that_is_no_folder_and_no_hub_name_is_said_so(empty_hub, tmp_path):
+    message, _ = _load_fails(f"hf:{tmp_path / 'a' / 'b'}")
+    assert "no such folder, and not a Hugging Face model name" in message
+
+
+def _put_in_cache(cache: Path, name: str, model: Path) -> None:
+    """Lay `model`'s files out as huggingface_hub's cache keeps a download of `name`."""
+    repo = cache / f"models--{name.replace('/', '--')}"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    shutil.copytree(model, snapshot)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+
+
+async def test_a_cached_name_loads_without_the_hub(empty_hub, monkeypatch, plain_model):
+    _put_in_cache(empty_hub / "hub", "someone/tiny", plain_model)
+    monkeypatch.setenv("HF_ENDPOINT", CLOSED_PORT)
+    start = time.perf_counter()
+    backend = load_backend("hf:someone/tiny")
+    assert time.perf_counter() - start < 20
+    out = await backend.generate(GenerationRequest(prompt="x =", sampling=Sampling(max_tokens=3)))
+    assert set(out[0].text.split()) <= set(WORDS)
+
+
+def test_the_command_line_says_it_in_one_line_exit_2(empty_hub, monkeypatch, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from codeloop.cli import app
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    tasks = tmp_path / "tasks.jsonl"
+    task = {
+        "task_id": "t/0",
+        "prompt": "def f():\n",
+        "entry_point": "f",
+        "tests": [{"input": [], "output": 1}],
+    }
+    tasks.write_text(json.dumps(task) + "\n")
+    start = time.perf_counter()
+    result = CliRunner().invoke(
+        app, ["run", str(tasks), "--model", "hf:gpt2", "--limit", "1", "--no-cache"]
+    )
+    assert time.perf_counter() - start < 10
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "not in the Hugging Face cache" in errors[0], result.output

@@ -145,3 +145,30 @@ def test_sampling_is_visible_to_callables():
         backend.generate, GenerationRequest(prompt="p", sampling=Sampling(temperature=0.0))
     )
     assert out[0].text == "0.0"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bad.json", '["a", "b"', r"bad\.json: not valid JSON at line 1, column 10"),
+        ("multi.json", '[\n "a",\n oops\n]', r"multi\.json: not valid JSON at line 3, column 2"),
+        ("number.json", "42", r"number\.json: holds a number; expected a JSON list"),
+        ("items.json", '["a", {"x": 1}]', r"items\.json: item 1 is an object"),
+        ("values.json", '{"T/0": 3}', r"values\.json: task 'T/0' maps to a number"),
+        ("bad.jsonl", '"a"\n{oops\n', r"bad\.jsonl: line 2: not valid JSON"),
+        (
+            "shape.jsonl",
+            '"a"\n[1, 2]\n',
+            r"shape\.jsonl: line 2 is a list, but the first line is a string",
+        ),
+        ("nocomp.jsonl", '{"task_id": "T/0"}\n', r"nocomp\.jsonl: line 1: expected"),
+        ("listcomp.jsonl", '{"task_id": "T/0", "completions": [1]}\n', r"line 1: expected"),
+    ],
+)
+def test_a_bad_file_is_refused_naming_the_file_and_the_place(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(ModelRequestError, match=message) as caught:
+        load_backend(f"mock:file:{path}")
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)

@@ -159,3 +159,74 @@ async def test_real_codet_recordings():
         await backend.generate(req("HumanEval/0"))
     # a path relative to the shared data folder works too
     assert load_backend("replay:codet").task_ids == backend.task_ids
+
+
+# ------------------------------------------------------------ the form it declares
+
+
+def test_a_recording_declares_completions_and_wrappers_pass_it_on(recording, tmp_path):
+    from codeloop.models import CachedBackend, MockBackend, declared_prompt_mode
+
+    replay = ReplayBackend(recording)
+    assert replay.prompt_mode == "completion"
+    assert declared_prompt_mode(replay) == "completion"
+    assert declared_prompt_mode(ReplayBackend(recording, prompt_mode="chat")) == "chat"
+    with pytest.raises(ModelRequestError, match="prompt_mode 'both'"):
+        ReplayBackend(recording, prompt_mode="both")  # type: ignore[arg-type]
+
+    cached = CachedBackend(replay, tmp_path / "cache.sqlite")
+    assert declared_prompt_mode(cached) == "completion"  # through the cache
+
+    class Metered:  # as the run wraps each task's backend
+        def __init__(self, backend):
+            self.backend = backend
+            self.name = backend.name
+
+    assert declared_prompt_mode(Metered(cached)) == "completion"
+    # the name decides nothing: a mock called replay:... declares nothing
+    assert declared_prompt_mode(MockBackend(["x"], name="replay:fake")) is None
+    assert declared_prompt_mode(MockBackend(["x"], prompt_mode="completion")) == "completion"
+
+    class Loop:  # a wrapper that wraps itself is not followed forever
+        prompt_mode = None
+
+    loop = Loop()
+    loop.backend = loop  # type: ignore[attr-defined]
+    assert declared_prompt_mode(loop) is None
+
+
+def test_a_replay_run_sends_bare_prompts_through_the_run_and_the_cache(tmp_path):
+    """Recorded continuations score only as continuations of the prompt: the run loop's
+    wrappers (metering, the response cache) keep what the recording declares."""
+    from typer.testing import CliRunner
+
+    from codeloop.cli import app
+
+    task = {
+        "task_id": "demo/add",
+        "prompt": "def add(a, b):\n",
+        "entry_point": "add",
+        "tests": [{"input": [1, 2], "output": 3}, {"input": [2, 2], "output": 4}],
+    }
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps(task) + "\n")
+    recorded = tmp_path / "recorded.jsonl"
+    # a continuation passes only when cut at the stop sequences ("\nif"): as a chat answer,
+    # the whole text is the program and `add` ends up None
+    continuation = "    return a + b\n\nif True:\n    add = None\n"
+    recorded.write_text(json.dumps({"task_id": "demo/add", "completion": continuation}))
+
+    def run(*extra: str) -> dict:
+        out = tmp_path / "out.json"
+        args = ["run", str(tasks), "--model", f"replay:{recorded}", "--k", "1"]
+        args += ["--cache", str(tmp_path / "cache.sqlite"), "--json", str(out), *extra]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code in (0, 1), result.output
+        return json.loads(out.read_text())
+
+    first = run()
+    assert first["pass_at_k"] == {"1": 1.0} and first["cost"]["cached_calls"] == 0
+    again = run()  # served by the response cache this time
+    assert again["pass_at_k"] == {"1": 1.0} and again["cost"]["cached_calls"] == 1
+    as_chat = run("--model-option", "prompt_mode=chat", "--no-cache")
+    assert as_chat["pass_at_k"] == {"1": 0.0}

@@ -28,13 +28,13 @@ TEST_SAMPLES = [
 ]
 
 
-def by_purpose(code: list[str], tests: list[str], name="mock:script"):
+def by_purpose(code: list[str], tests: list[str], prompt_mode=None):
     queues = {"code": list(code), "tests": list(tests)}
 
     def answer(request: GenerationRequest, index: int) -> str:
         return queues[request.purpose].pop(0)
 
-    return MockBackend(answer, name=name)
+    return MockBackend(answer, prompt_mode=prompt_mode)
 
 
 async def solve(backend, executor, budget=None, view=VIEW, **settings):
@@ -51,7 +51,9 @@ async def test_consensus_beats_a_majority_of_wrong_singletons(executor):
     # interleave: wrong programs come first in sample order
     bodies = [WRONG_BODIES[0], WRONG_BODIES[1], RIGHT_BODIES[0], WRONG_BODIES[2]]
     bodies += [RIGHT_BODIES[1], WRONG_BODIES[3], RIGHT_BODIES[2]]
-    backend = by_purpose(["    " + b + "\n" for b in bodies], TEST_SAMPLES, name="replay:recorded")
+    backend = by_purpose(
+        ["    " + b + "\n" for b in bodies], TEST_SAMPLES, prompt_mode="completion"
+    )
     solution = await solve(backend, executor)
     assert solution.error == ""
     top3 = [body_of(p) for p in solution.programs[:3]]
@@ -75,7 +77,9 @@ async def test_consensus_beats_a_majority_of_wrong_singletons(executor):
 
 async def test_completion_mode_uses_codets_prompts_and_truncation(executor):
     code = ["    return a + b\n\n\ndef unused():\n    pass\n"] * 2
-    backend = by_purpose(code, ["add(1, 2) == 3\nassert add(2, 2) == 4\n"], name="replay:x")
+    backend = by_purpose(
+        code, ["add(1, 2) == 3\nassert add(2, 2) == 4\n"], prompt_mode="completion"
+    )
     solution = await solve(backend, executor, n=2, m=1)
     code_request, tests_request = backend.requests
     assert code_request.prompt == ADD_PROMPT and code_request.n == 2
@@ -103,7 +107,7 @@ async def test_a_test_that_times_out_fails_alone(executor):
     backend = by_purpose(
         [hangs_on_two, "    return a + b\n"],
         ["add(2, 2) == 4\nassert add(1, 2) == 3\nassert add(3, 4) == 7\n"],
-        name="replay:x",
+        prompt_mode="completion",
     )
     solution = await solve(backend, executor, n=2, m=1, test_time_limit_s=0.05)
     ranking = [n for n in solution.trace if n.kind == "ranking"][0]
@@ -145,7 +149,7 @@ async def test_by_default_every_test_runs(executor):
     backend = by_purpose(
         [HANGS_FROM_FIVE, HANGS_ON_FIVE_AND_SEVEN, "    return a + b\n"],
         [FIVE_TESTS],
-        name="replay:x",
+        prompt_mode="completion",
     )
     solution = await solve(backend, executor, n=3, m=1, test_time_limit_s=0.05)
     passed = passed_by_loop(solution)
@@ -160,7 +164,7 @@ async def test_two_timeouts_in_a_row_fail_the_rest_when_asked(executor):
     backend = by_purpose(
         [HANGS_FROM_FIVE, HANGS_ON_FIVE_AND_SEVEN, "    return a + b\n"],
         [FIVE_TESTS],
-        name="replay:x",
+        prompt_mode="completion",
     )
     solution = await solve(
         backend, executor, n=3, m=1, test_time_limit_s=0.05, max_timeouts_in_a_row=2
@@ -177,7 +181,7 @@ async def test_two_timeouts_in_a_row_fail_the_rest_when_asked(executor):
 
 async def test_timeouts_can_be_capped_in_all(executor):
     programs = [HANGS_FROM_FIVE, HANGS_ON_FIVE_AND_SEVEN, "    return a + b\n"]
-    backend = by_purpose(programs, [FIVE_TESTS], name="replay:x")
+    backend = by_purpose(programs, [FIVE_TESTS], prompt_mode="completion")
     one_in_all = await solve(backend, executor, n=3, m=1, test_time_limit_s=0.05, max_timeouts=1)
     passed = passed_by_loop(one_in_all)
     assert passed[loop_of(HANGS_FROM_FIVE)] == []
@@ -191,7 +195,9 @@ async def test_programs_that_do_not_load_or_die_pass_nothing(executor):
         "    import os\n    if a == 2:\n        os._exit(0)\n    return a + b\n",  # dies
         "    return a + b\n",
     ]
-    backend = by_purpose(programs, ["add(1, 2) == 3\nassert add(2, 2) == 4\n"], name="replay:x")
+    backend = by_purpose(
+        programs, ["add(1, 2) == 3\nassert add(2, 2) == 4\n"], prompt_mode="completion"
+    )
     solution = await solve(backend, executor, n=3, m=1, test_time_limit_s=0.05)
     assert body_of(solution.programs[0]) == "return a + b"
     ranking = [n for n in solution.trace if n.kind == "ranking"][0]
@@ -199,7 +205,9 @@ async def test_programs_that_do_not_load_or_die_pass_nothing(executor):
 
 
 async def test_without_generated_tests_sample_order(executor):
-    backend = by_purpose(["    return a - b\n", "    return a + b\n"], ["\n"], name="replay:x")
+    backend = by_purpose(
+        ["    return a - b\n", "    return a + b\n"], ["\n"], prompt_mode="completion"
+    )
     solution = await solve(backend, executor, n=2, m=1)
     assert body_of(solution.programs[0]) == "return a - b"
     assert solution.usage.executions == 0
@@ -209,7 +217,7 @@ async def test_without_generated_tests_sample_order(executor):
 
 async def test_no_program_passes_a_generated_test_is_no_consensus(executor):
     code = ["    return a - b\n", "    return a * b\n", "    return a - b\n"]
-    backend = by_purpose(code, ["add(1, 2) == 30\n"], name="replay:x")
+    backend = by_purpose(code, ["add(1, 2) == 30\n"], prompt_mode="completion")
     solution = await solve(backend, executor, n=3, m=1)
     assert body_of(solution.programs[0]) == "return a - b"  # the most sampled
     assert solution.tie_groups == (((0, 2), (1, 1)),) and solution.no_consensus
@@ -217,7 +225,7 @@ async def test_no_program_passes_a_generated_test_is_no_consensus(executor):
 
 async def test_budget_exhausted_while_executing(executor):
     backend = by_purpose(
-        ["    return a - b\n", "    return a + b\n"], TEST_SAMPLES[:2], name="replay:x"
+        ["    return a - b\n", "    return a + b\n"], TEST_SAMPLES[:2], prompt_mode="completion"
     )
     solution = await solve(backend, executor, n=2, m=2, budget=Budget(executions=1))
     assert solution.error == "budget exhausted: executions"
@@ -285,7 +293,7 @@ async def test_a_task_is_solved_alike_whatever_was_solved_before(executor):
         strategy = make_strategy("codet", n=1, m=1)
         outcomes = {}
         for name in order:
-            backend = by_purpose([tasks[name]], ["add(1, 2) == 3\n"], name="replay:x")
+            backend = by_purpose([tasks[name]], ["add(1, 2) == 3\n"], prompt_mode="completion")
             solution = await strategy(SolveContext(VIEW, backend, executor, Budget()))
             ranking = [n for n in solution.trace if n.kind == "ranking"][0]
             sets = [s["tests_passed"] for s in ranking.metadata["sets"]]
@@ -309,7 +317,7 @@ async def test_equivalent_programs_share_one_run(executor):
         "    total = a + b\n    return total\n",
         "    s = a + b\n    return s\n",
     ]
-    backend = by_purpose(code, ["add(1, 2) == 3\n"], name="replay:x")
+    backend = by_purpose(code, ["add(1, 2) == 3\n"], prompt_mode="completion")
     solution = await solve(backend, executor, n=6, m=1)
     # the two sums share a run, so do the two that differ in a local variable's name;
     # the broken one needs none
@@ -323,8 +331,98 @@ async def test_generated_tests_run_under_the_memory_limit(executor):
     backend = by_purpose(
         [greedy],
         ["add(1, 2) == 3\nassert add(2, 2) == 4\nassert add(3, 4) == 7\n"],
-        name="replay:x",
+        prompt_mode="completion",
     )
     solution = await solve(backend, executor, n=1, m=1, memory_limit_mb=128)
     ranking = [n for n in solution.trace if n.kind == "ranking"][0]
     assert ranking.metadata["sets"][0]["tests_passed"] == [0, 2]
+
+
+# ------------------------------------------------------------------ the parts, alone
+
+
+def test_tests_request_by_mode():
+    from codeloop.strategies.codet import tests_request
+    from codeloop.types import Sampling
+
+    config = CodeTSettings(m=3, tests_asked=7)
+    sampling = Sampling(temperature=0.8, stop=("\nclass",))
+    completion = tests_request(VIEW, "completion", config, sampling)
+    assert completion.prompt == ADD_PROMPT + "    pass\n\n# check the correctness of add\nassert "
+    assert completion.n == 3 and completion.purpose == "tests"
+    assert completion.sampling.stop == () and completion.sampling.temperature == 0.8
+    chat = tests_request(VIEW, "chat", config, sampling)
+    assert chat.prompt is None and chat.n == 3 and chat.sampling == sampling
+    assert "7" in chat.messages[-1].content and "add" in chat.messages[-1].content
+
+
+def test_sample_assertions_by_mode():
+    from codeloop.strategies.codet import sample_assertions
+
+    continuation = "add(1, 2) == 3\nassert add(2, 2) == 4\nassert add(0, 0) == 0\n"
+    assert sample_assertions(continuation, "add", "completion", 2) == [
+        "assert add(1, 2) == 3",
+        "assert add(2, 2) == 4",
+    ]
+    answer = "```python\nassert add(1, 2) == 3\nassert add(1, 2) == 3\nassert f(1) == 1\n```"
+    assert sample_assertions(answer, "add", "chat", 5) == ["assert add(1, 2) == 3"]
+
+
+def test_generated_tests_count_duplicates_and_drop_empty_asserts():
+    from codeloop.strategies.codet import generated_tests
+
+    samples = [
+        ["assert add(1, 2) == 3", "assert True"],
+        ["assert add(1, 2) == 3", "assert add(2, 2) == 4"],
+        [],
+    ]
+    generated = generated_tests(samples, "add", 0.25)
+    assert generated.assertions == ("assert add(1, 2) == 3", "assert add(2, 2) == 4")
+    assert generated.weights == (2, 1)
+    assert generated.sampled == 4  # every assertion sampled, the one testing nothing too
+    assert [t.source for t in generated.tests] == list(generated.assertions)
+    assert {t.time_limit_s for t in generated.tests} == {0.25}
+    assert generated_tests([], "add", None).tests == ()
+
+
+def test_behaviour_groups_share_one_run_per_behaviour():
+    from codeloop.strategies.codet import behaviour_groups
+
+    programs = [
+        "def add(a, b):\n    return a + b\n",
+        "def add(a, b):\n    # same, with a comment\n    return a + b\n",
+        "def add(a, b):\n    return a - b\n",
+        "def add(a, b):\n    return (\n",  # does not compile
+    ]
+    keys, representatives = behaviour_groups(programs)
+    assert keys[0] == keys[1] != keys[2] and keys[3] is None
+    assert list(representatives.values()) == [programs[0], programs[2]]
+
+
+def test_rankings_for_the_answer():
+    from codeloop.strategies.codet import consensus_ranking, most_sampled_ranking
+
+    alone = most_sampled_ranking([1, 3, 1, 3])
+    assert alone.order == (1, 3, 0, 2) and alone.no_consensus
+    assert alone.tie_groups == (((0, 3), (1, 3), (2, 1), (3, 1)),)
+
+    counts = [1, 2, 1]
+    sets = rank_consensus([frozenset({0}), frozenset({0, 1}), None], counts, [1, 1])
+    ranking = consensus_ranking(sets, counts)
+    assert ranking.order == (1, 0, 2) and not ranking.no_consensus
+    assert ranking.tie_groups == (((0, 2),), ((1, 1),))  # the scored sets, best first
+
+    nothing = rank_consensus([frozenset(), None], [2, 1], [1])
+    none_scored = consensus_ranking(nothing, [2, 1])
+    assert none_scored.no_consensus and none_scored.tie_groups == (((0, 2), (1, 1)),)
+
+
+async def test_make_codet_gives_the_solve_of_a_codet_with_its_settings():
+    import inspect
+
+    from codeloop.strategies.codet import CodeT
+
+    strategy = make_strategy("codet", n="3", program_weight="count")
+    assert inspect.iscoroutinefunction(strategy)  # a built solve, as codeloop.run takes it
+    assert isinstance(strategy.__self__, CodeT)
+    assert strategy.__self__.config == CodeTSettings(n=3, program_weight="count")

@@ -136,3 +136,96 @@ async def test_budget_returns_the_latest_implementation(executor):
     solution = await solve(backend, executor, budget=Budget(calls=3))
     assert solution.error == "budget exhausted: calls"
     assert "a - b" in solution.programs[0]
+
+
+# ------------------------------------------------------------------ the parts, alone
+
+
+def test_rank_trials_puts_passing_finals_first_in_trial_order():
+    from codeloop.strategies.reflexion import Attempt, rank_trials
+
+    trials = [Attempt("a", "", False), Attempt("b", "", True), Attempt("c", "", True)]
+    assert rank_trials(trials) == [1, 2, 0]
+    assert rank_trials([]) == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "visible", "asked"),
+    [
+        ({}, 0, True),
+        ({"generate_tests": "never"}, 0, False),
+        ({"generate_tests": "if_no_visible"}, 0, True),
+        ({"generate_tests": "if_no_visible"}, 1, False),
+        ({"max_generated_tests": 0}, 0, False),
+    ],
+)
+def test_generates_tests(settings, visible, asked):
+    from codeloop.strategies.reflexion import ReflexionSettings, generates_tests
+
+    shown = list(add_view(((1, 2), 3)).visible_tests)[:visible]
+    assert generates_tests(ReflexionSettings(**settings), shown) is asked
+
+
+def test_tests_from_answer_skips_shown_and_repeated_asserts():
+    from codeloop.strategies.reflexion import tests_from_answer
+
+    shown = add_view(((1, 1), 2)).visible_tests  # "assert add(1, 1) == 2"
+    assertions, tests = tests_from_answer(TESTS_ANSWER, "add", shown, limit=5)
+    assert assertions == ["assert add(-1, 1) == 0", "assert add(10, 5) == 15"]
+    assert [(t.args, t.expected) for t in tests] == [((-1, 1), 0), ((10, 5), 15)]
+    assert tests_from_answer(TESTS_ANSWER, "add", (), limit=1)[0] == ["assert add(1, 1) == 2"]
+    answer = "```python\nassert True\nassert add(0, 0) == 0\n```"  # the first tests nothing
+    assertions, tests = tests_from_answer(answer, "add", (), limit=5)
+    assert assertions == ["assert add(0, 0) == 0"] and len(tests) == 1
+
+
+def test_reflection_memory_keeps_the_latest():
+    from codeloop.strategies.reflexion import ReflectionMemory
+
+    one, every = ReflectionMemory(1), ReflectionMemory(None)
+    for text in ("first", "second", "third"):
+        one.add(text)
+        every.add(text)
+    assert one.kept == ["third"]
+    assert every.kept == ["first", "second", "third"]
+    assert ReflectionMemory(2).kept == []
+
+
+def test_reflection_and_improvement_requests():
+    from codeloop.strategies import prompts
+    from codeloop.strategies.reflexion import (
+        ReflectionMemory,
+        improve_request,
+        reflection_request,
+    )
+    from codeloop.types import Sampling
+
+    sampling = Sampling(temperature=0.2)
+    code = "def add(a, b):\n    return a - b\n"
+    asked = reflection_request(code, "add(1, 1) returned 0, expected 2", sampling)
+    assert asked.purpose == "reflection" and asked.n == 1 and asked.sampling == sampling
+    assert asked.messages[0].content == prompts.SYSTEM_REFLECTION
+    assert code in asked.messages[1].content and "returned 0" in asked.messages[1].content
+
+    memory = ReflectionMemory(1)
+    memory.add("old: forgotten")
+    memory.add("it subtracts")
+    view = add_view()
+    improve = improve_request(view, code, "the report", memory, sampling)
+    assert improve.purpose == "code" and improve.messages[0].content == (
+        prompts.SYSTEM_REFLEXION_CODE
+    )
+    text = improve.messages[1].content
+    assert "it subtracts" in text and "forgotten" not in text
+    assert code.strip() in text and "the report" in text
+
+
+async def test_make_reflexion_gives_the_solve_of_a_reflexion_with_its_settings():
+    import inspect
+
+    from codeloop.strategies.reflexion import Reflexion, ReflexionSettings
+
+    strategy = make_strategy("reflexion", rounds="2", memory="none")
+    assert inspect.iscoroutinefunction(strategy)  # a built solve, as codeloop.run takes it
+    assert isinstance(strategy.__self__, Reflexion)
+    assert strategy.__self__.config == ReflexionSettings(rounds=2, memory=None)

@@ -2,13 +2,49 @@
 
 import pytest
 
-from codeloop.strategies import STRATEGIES, make_strategy
+from codeloop.models import MockBackend
+from codeloop.strategies import STRATEGIES, SolveContext, make_strategy
+from codeloop.strategies.codet import CodeTSettings
+from codeloop.strategies.common import parse_settings
+from codeloop.strategies.reflexion import ReflexionSettings
+from codeloop.strategies.sample import SampleSettings
+from codeloop.types import Budget, GenerationRequest
+
+from .helpers import RIGHT, WRONG, add_view
 
 
-def test_the_four_strategies():
-    assert {"sample", "self_debug", "reflexion", "codet"} <= set(STRATEGIES)
-    for name in STRATEGIES:
-        assert callable(make_strategy(name))
+def scripted_backend() -> MockBackend:
+    """Code requests: a wrong `add` first, the right one after; test requests: asserts;
+    reflections and explanations: a sentence."""
+    codes = 0
+
+    def answer(request: GenerationRequest, index: int) -> str:
+        nonlocal codes
+        if request.purpose == "tests":
+            return "```python\nassert add(1, 2) == 3\nassert add(2, 2) == 4\n```\n"
+        if request.purpose in ("reflection", "explanation"):
+            return "It subtracts b instead of adding it."
+        codes += 1
+        return WRONG if codes == 1 else RIGHT
+
+    return MockBackend(answer)
+
+
+# settings that let each strategy see both answers: two samples where it samples
+THE_FOUR = {"sample": {"n": 2}, "self_debug": {}, "reflexion": {}, "codet": {"n": 4, "m": 2}}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", sorted(THE_FOUR))
+async def test_the_four_strategies_find_the_right_program(name, executor):
+    assert set(THE_FOUR) <= set(STRATEGIES)
+    backend = scripted_backend()
+    ctx = SolveContext(add_view(((1, 2), 3), ((2, 2), 4)), backend, executor, Budget())
+    solution = await make_strategy(name, **THE_FOUR[name])(ctx)
+    assert solution.error == ""
+    assert "return a + b" in solution.programs[0]  # the wrong first answer is not chosen
+    assert any("return a - b" in node.content for node in solution.trace)  # it was seen
+    assert backend.calls >= 1 and solution.usage.calls == backend.calls
 
 
 def test_unknown_name_lists_the_names():
@@ -42,9 +78,42 @@ def test_bad_values(name, settings, message):
         make_strategy(name, **settings)
 
 
-def test_command_line_strings_are_converted():
-    make_strategy("sample", n="5", temperature="0.2", rank="false")
-    make_strategy("reflexion", memory="none")
-    make_strategy("codet", test_time_limit_s="None", n=10.0)
+@pytest.mark.parametrize(
+    ("cls", "name", "strings", "values"),
+    [
+        (
+            SampleSettings,
+            "sample",
+            {"n": "5", "temperature": "0.2", "rank": "false"},
+            {"n": 5, "temperature": 0.2, "rank": False},
+        ),
+        (SampleSettings, "sample", {"rank": "YES", "max_tokens": "none"}, {"rank": True}),
+        (ReflexionSettings, "reflexion", {"memory": "none"}, {"memory": None}),
+        (ReflexionSettings, "reflexion", {"memory": "3"}, {"memory": 3}),
+        (
+            CodeTSettings,
+            "codet",
+            {"test_time_limit_s": "None", "n": 10.0},
+            {"test_time_limit_s": None, "n": 10},
+        ),
+    ],
+)
+def test_command_line_strings_are_converted(cls, name, strings, values):
+    settings = parse_settings(cls, name, strings)
+    for key, value in values.items():
+        got = getattr(settings, key)
+        assert got == value and type(got) is type(value), (key, got)
     with pytest.raises(ValueError, match="expected true or false"):
         make_strategy("sample", rank="perhaps")
+
+
+@pytest.mark.anyio
+async def test_converted_strings_change_what_the_strategy_does(executor):
+    backend = MockBackend([WRONG, RIGHT, RIGHT, RIGHT, RIGHT])
+    ctx = SolveContext(add_view(((1, 2), 3)), backend, executor, Budget())
+    solution = await make_strategy("sample", n="5", temperature="0.2", rank="false")(ctx)
+    request = backend.requests[0]
+    assert (request.n, request.sampling.temperature) == (5, 0.2)
+    # rank=false: the programs stay in sample order, none is run
+    assert "return a - b" in solution.programs[0]
+    assert solution.usage.executions == 0

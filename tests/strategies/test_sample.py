@@ -64,7 +64,9 @@ async def test_chat_prompt_shows_tests_the_prompt_does_not(executor):
 
 
 async def test_completion_mode_continues_the_prompt(executor):
-    backend = MockBackend(["    return a + b\n\n\ndef helper():\n    pass\n"], name="replay:fake")
+    backend = MockBackend(
+        ["    return a + b\n\n\ndef helper():\n    pass\n"], prompt_mode="completion"
+    )
     solution = await make_strategy("sample")(SolveContext(VIEW, backend, executor, Budget()))
     request = backend.requests[0]
     assert request.prompt == ADD_PROMPT and request.messages is None
@@ -88,3 +90,32 @@ async def test_calls_budget_before_anything(executor):
     solution = await make_strategy("sample")(SolveContext(VIEW, backend, executor, Budget(calls=0)))
     assert solution.programs == () and solution.error == "budget exhausted: calls"
     assert backend.calls == 0
+
+
+async def test_auto_mode_follows_what_the_model_declares_not_its_name(executor):
+    body = "    return a + b\n"
+    named = MockBackend([body], name="replay:fake")  # named like a replay, declares nothing
+    await make_strategy("sample")(SolveContext(VIEW, named, executor, Budget()))
+    assert named.requests[0].messages is not None and named.requests[0].prompt is None
+
+    declared = MockBackend([body], prompt_mode="completion")
+    solution = await make_strategy("sample")(SolveContext(VIEW, declared, executor, Budget()))
+    assert declared.requests[0].prompt == ADD_PROMPT
+    assert solution.programs == (ADD_PROMPT + body,)
+
+    # a setting other than auto wins over the declaration
+    forced = MockBackend([RIGHT], prompt_mode="completion")
+    await make_strategy("sample", mode="chat")(SolveContext(VIEW, forced, executor, Budget()))
+    assert forced.requests[0].messages is not None
+
+
+def test_resolve_mode():
+    from codeloop.strategies.common import resolve_mode
+
+    assert resolve_mode("auto", None) == "chat"
+    assert resolve_mode("auto", "completion") == "completion"
+    assert resolve_mode("auto", "chat") == "chat"
+    assert resolve_mode("completion", "chat") == "completion"
+    assert resolve_mode("chat", "completion") == "chat"
+    with pytest.raises(ValueError, match="unknown mode 'both'"):
+        resolve_mode("both", None)

@@ -15,6 +15,8 @@ from codeloop.models.base import (
     NoModelConfigured,
     Price,
     PriceTable,
+    PromptMode,
+    declared_prompt_mode,
     total_usage,
 )
 from codeloop.models.cache import CachedBackend
@@ -45,7 +47,9 @@ __all__ = [
     "OpenAIBackend",
     "Price",
     "PriceTable",
+    "PromptMode",
     "ReplayBackend",
+    "declared_prompt_mode",
     "default_model_spec",
     "load_backend",
     "resolve_model",

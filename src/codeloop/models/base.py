@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from codeloop.types import Completion, GenerationRequest, Message, Usage
 
@@ -27,9 +27,11 @@ __all__ = [
     "NoModelConfigured",
     "Price",
     "PriceTable",
+    "PromptMode",
     "Stopwatch",
     "apply_stop",
     "check_request",
+    "declared_prompt_mode",
     "last_user_message",
     "render_plain_chat",
     "split_usage",
@@ -37,9 +39,18 @@ __all__ = [
 ]
 
 
+PromptMode = Literal["chat", "completion"]
+
+
 @runtime_checkable
 class Backend(Protocol):
-    """A model.  `name` is the spec that selects it, e.g. "openai:gpt-4o-mini"."""
+    """A model.  `name` is the spec that selects it, e.g. "openai:gpt-4o-mini".
+
+    Optional: `prompt_mode`, the request form the model serves when a strategy's `mode` is
+    `auto` ("completion": it continues a bare prompt, as recorded completions do; "chat"),
+    read with `declared_prompt_mode`; a wrapper (cache, metering) exposes the backend it
+    wraps as `.backend`, so the declaration is found through it.
+    """
 
     name: str
 
@@ -50,6 +61,19 @@ class Backend(Protocol):
     async def aclose(self) -> None:
         """Release connections, engines and files.  Safe to call twice."""
         ...
+
+
+def declared_prompt_mode(backend: object) -> PromptMode | None:
+    """The `prompt_mode` a backend declares, looked for through wrappers (`.backend`);
+    None where none declares one."""
+    for _ in range(16):  # wrappers of wrappers, but never a cycle
+        mode = getattr(backend, "prompt_mode", None)
+        if mode == "chat" or mode == "completion":
+            return mode
+        backend = getattr(backend, "backend", None)
+        if backend is None:
+            break
+    return None
 
 
 # ------------------------------------------------------------------------------- errors

@@ -86,7 +86,7 @@ class CachedBackend:
     """Wraps a backend with the response cache; see the module docstring."""
 
     def __init__(self, backend: Backend, path: str | Path) -> None:
-        self.backend = backend
+        self.backend = backend  # wrapped: what it declares (prompt_mode) is found through it
         self.name = backend.name
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)

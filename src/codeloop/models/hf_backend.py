@@ -13,12 +13,24 @@ Context.  A prompt that fills the model's context (its `max_position_embeddings`
 `ModelContextExceeded` naming both lengths; a prompt that fits gets at most the room left
 (`max_tokens` is cut to context - prompt, and a sample cut there ends with "length").
 Beyond its positions a model fails with an index error deep in torch.
+
+Offline.  `MODEL_OR_PATH` is a local folder or a Hugging Face hub name.  A hub name loads
+from the cache alone (`local_files_only`) when the user asks for offline (`HF_HUB_OFFLINE`
+or `TRANSFORMERS_OFFLINE` set, or `--model-option local_files_only=true`) or when a quick
+probe (a TCP connection to the hub, a few seconds at most) fails; a name that is not in the
+cache then fails at once with a one-line hint, where transformers would retry the hub for
+about a minute.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import socket
 import threading
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -45,6 +57,17 @@ def _import() -> tuple[Any, Any]:
         package = "torch" if "torch" in str(error) else "transformers"
         raise MissingDependency(package, "hf", "hf") from error
     return torch, transformers
+
+
+def _check_installed() -> None:
+    """`MissingDependency` for transformers or torch, before torch is imported (seconds):
+    transformers imports lazily, torch is only looked for."""
+    try:
+        import transformers  # noqa: F401
+    except ImportError as error:
+        raise MissingDependency("transformers", "hf", "hf") from error
+    if importlib.util.find_spec("torch") is None:
+        raise MissingDependency("torch", "hf", "hf")
 
 
 # Where configs keep the number of positions a model has (GPT-2: n_positions, aliased).
@@ -83,6 +106,116 @@ def _stop_criteria(transformers: Any, tokenizer: Any, stops: tuple[str, ...], st
     return StopOnStrings()
 
 
+TRUE_VALUES = ("1", "on", "yes", "true")
+PROBE_TIMEOUT_S = 3.0
+DEFAULT_ENDPOINT = "https://huggingface.co"
+
+
+def offline_requested() -> bool:
+    """Whether the environment asks the Hugging Face libraries not to reach the hub."""
+    return any(
+        os.environ.get(name, "").strip().lower() in TRUE_VALUES
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def hub_cache() -> Path:
+    """The hub cache folder, read from the environment now (huggingface_hub reads it once, at
+    import)."""
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(name):
+            return Path(os.environ[name]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache).expanduser() / "huggingface" / "hub"
+
+
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
+
+
+def hub_reachable(endpoint: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to the hub opens within `timeout_s` (name lookup included:
+    it runs in a thread that is left behind if it hangs)."""
+    parts = urlsplit(endpoint)
+    host = parts.hostname
+    if not host:
+        return False
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    result: list[bool] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=connect, name="hf-hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout_s + 0.5)
+    return bool(result and result[0])
+
+
+def in_cache(name: str) -> bool:
+    """Whether the hub cache holds `name`'s config (a model downloaded before)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(name, "config.json", cache_dir=hub_cache())
+    return isinstance(found, str)
+
+
+def _is_repo_id(name: str) -> bool:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return not name.startswith(("/", ".", "~"))
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+LOCAL_HINT = (
+    "give a local folder with the model's config, weights and tokenizer, or a name already "
+    "in the Hugging Face cache (download it where there is network: hf download NAME); "
+    "offline runs without a model: --model replay:STORE or mock:file:PATH"
+)
+
+
+def hub_access(name: str, *, local_files_only: bool) -> bool:
+    """Decide, before transformers is asked, whether the hub name `name` loads from the cache
+    alone (True) or may be downloaded (False); a name that cannot load is a
+    `ModelRequestError` with the hint, at once."""
+    if not _is_repo_id(name):
+        raise ModelRequestError(
+            f"hf: could not load {name!r}: no such folder, and not a Hugging Face model "
+            f"name; {LOCAL_HINT}"
+        )
+    cached = in_cache(name)
+    if local_files_only or offline_requested():
+        why = "local_files_only=true" if local_files_only else "offline (HF_HUB_OFFLINE)"
+        if not cached:
+            raise ModelRequestError(
+                f"hf: could not load {name!r}: not a local folder and not in the Hugging Face "
+                f"cache ({hub_cache()}), and {why} forbids downloading it; {LOCAL_HINT}"
+            )
+        return True
+    endpoint = hub_endpoint()
+    if hub_reachable(endpoint):
+        return False
+    if cached:
+        return True  # no network: the cached copy, without a minute of retries
+    raise ModelRequestError(
+        f"hf: could not load {name!r}: not a local folder, not in the Hugging Face cache "
+        f"({hub_cache()}), and the hub ({endpoint}) cannot be reached; {LOCAL_HINT}"
+    )
+
+
 class HFBackend:
     """transformers causal LM; see the module docstring."""
 
@@ -93,8 +226,15 @@ class HFBackend:
         device: str | None = None,
         dtype: str | None = None,
         trust_remote_code: bool = False,
+        local_files_only: bool = False,
         model_kwargs: dict[str, Any] | None = None,
     ) -> None:
+        _check_installed()
+        # decided before torch is imported (seconds): a model that cannot load fails at once
+        local = Path(model).expanduser().is_dir()
+        cache_only = (
+            local_files_only if local else hub_access(model, local_files_only=local_files_only)
+        )
         torch, transformers = _import()
         self._torch = torch
         self._transformers = transformers
@@ -103,18 +243,17 @@ class HFBackend:
         kwargs: dict[str, Any] = dict(model_kwargs or {})
         if dtype is not None:
             kwargs["dtype"] = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+        load: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+        if not local:
+            load["cache_dir"] = str(hub_cache())  # the cache that was looked in
+        if cache_only:
+            load["local_files_only"] = True
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(
-                model, trust_remote_code=trust_remote_code
-            )
-            self.model = transformers.AutoModelForCausalLM.from_pretrained(
-                model, trust_remote_code=trust_remote_code, **kwargs
-            )
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(model, **load)
+            self.model = transformers.AutoModelForCausalLM.from_pretrained(model, **load, **kwargs)
         except OSError as error:
             raise ModelRequestError(
-                f"hf: could not load {model!r}: {error}.  Give a local folder with the "
-                "model's config, weights and tokenizer (or a name already in the Hugging Face "
-                "cache; nothing is downloaded when HF_HUB_OFFLINE=1)"
+                f"hf: could not load {model!r}: {_one_line(error)}; {LOCAL_HINT}"
             ) from error
         self.model.to(self.device)
         self.model.eval()

@@ -27,6 +27,7 @@ from typing import Any
 
 from codeloop.models.base import (
     ModelRequestError,
+    PromptMode,
     Stopwatch,
     check_request,
     last_user_message,
@@ -47,8 +48,16 @@ def _words(text: str) -> int:
 class MockBackend:
     """Scripted outputs; see the module docstring."""
 
-    def __init__(self, script: Script, *, cycle: bool = False, name: str = "mock:script") -> None:
+    def __init__(
+        self,
+        script: Script,
+        *,
+        cycle: bool = False,
+        name: str = "mock:script",
+        prompt_mode: PromptMode | None = None,
+    ) -> None:
         self.name = name
+        self.prompt_mode = prompt_mode  # None: declares nothing (strategies' auto: chat)
         self.cycle = cycle
         self.requests: list[GenerationRequest] = []
         self.samples_served = 0
@@ -133,31 +142,102 @@ def _echo(request: GenerationRequest, index: int) -> str:
     return last_user_message(request)
 
 
+def _strings(value: Any) -> list[str] | None:
+    """`value` as a list of outputs (a string is one output), or None when it is neither a
+    string nor a list of strings."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(x, str) for x in value):
+        return list(value)
+    return None
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, in words."""
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "true/false"}
+    kinds |= {int: "a number", float: "a number", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _read_jsonl(path: Path, text: str) -> Sequence[str] | Mapping[str, Sequence[str]]:
+    items: list[tuple[int, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise ModelRequestError(
+                f"mock script {path}: line {number}: not valid JSON ({exc.msg})"
+            ) from None
+    if items and isinstance(items[0][1], str):  # a file of output strings, served in order
+        for number, item in items:
+            if not isinstance(item, str):
+                raise ModelRequestError(
+                    f"mock script {path}: line {number} is {_kind(item)}, but the first line "
+                    "is a string: every line is an output string, or every line an object "
+                    "with a task_id"
+                )
+        return [item for _, item in items]
+    by_task: dict[str, list[str]] = {}
+    for number, item in items:
+        outputs = None
+        if isinstance(item, dict) and "task_id" in item:
+            outputs = _strings(
+                item["completions"]
+                if "completions" in item
+                else item.get("completion", item.get("text"))
+            )
+        if outputs is None:
+            raise ModelRequestError(
+                f"mock script {path}: line {number}: expected a JSON string or an object with "
+                'a "task_id" and "completions" (a list of strings) or "completion" (a string)'
+            )
+        by_task.setdefault(str(item["task_id"]), []).extend(outputs)
+    return by_task
+
+
 def _read_script(path: Path) -> Sequence[str] | Mapping[str, Sequence[str]]:
+    """The outputs a `mock:file:` script holds; a file that is missing, not JSON or not of
+    one of the documented shapes is a `ModelRequestError` naming the file and the place."""
     if not path.is_file():
         raise ModelRequestError(f"mock script file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelRequestError(f"mock script {path}: cannot read it ({exc})") from None
     if path.suffix == ".jsonl":
-        items: list[Any] = [json.loads(line) for line in text.splitlines() if line.strip()]
-        if all(isinstance(item, str) for item in items):
-            return items
-        by_task: dict[str, list[str]] = {}
-        for item in items:
-            if not isinstance(item, dict) or "task_id" not in item:
-                raise ModelRequestError(
-                    f"{path}: each line is a JSON string or an object with a task_id"
-                )
-            outputs = item.get("completions", [item.get("completion", item.get("text"))])
-            by_task.setdefault(str(item["task_id"]), []).extend(str(o) for o in outputs)
-        return by_task
-    data = json.loads(text)
+        return _read_jsonl(path, text)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelRequestError(
+            f"mock script {path}: not valid JSON at line {exc.lineno}, column {exc.colno} "
+            f"({exc.msg})"
+        ) from None
     if isinstance(data, list):
-        return [str(x) for x in data]
+        for index, item in enumerate(data):
+            if not isinstance(item, str):
+                raise ModelRequestError(
+                    f"mock script {path}: item {index} is {_kind(item)}; "
+                    "a JSON list holds output strings"
+                )
+        return list(data)
     if isinstance(data, dict):
-        return {
-            str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in data.items()
-        }
-    raise ModelRequestError(f"{path}: expected a JSON list or object")
+        by_task: dict[str, list[str]] = {}
+        for key, value in data.items():
+            outputs = _strings(value)
+            if outputs is None:
+                raise ModelRequestError(
+                    f"mock script {path}: task {key!r} maps to {_kind(value)}; "
+                    "expected a string or a list of strings"
+                )
+            by_task[str(key)] = outputs
+        return by_task
+    raise ModelRequestError(
+        f"mock script {path}: holds {_kind(data)}; expected a JSON list of outputs "
+        "or an object mapping task_id to outputs"
+    )
 
 
 def load_mock(rest: str, *, cycle: bool = False) -> MockBackend:

@@ -19,6 +19,10 @@ request for n samples gets samples 0..n-1, the next one continues at n, and aski
 than were recorded is a `ModelRequestError` that says how many exist.  `reset()` rewinds.
 Samples are served exactly as recorded: truncating a continuation is the job of the code
 extraction step, not of replay.  Tokens are unknown (0); calls are counted.
+
+A recording declares `prompt_mode = "completion"` (its samples continue the prompt, as
+CodeT's do), so strategies in `auto` mode send bare prompts; a recording of chat answers
+is loaded with `prompt_mode="chat"` (`--model-option prompt_mode=chat`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from codeloop.models.base import ModelRequestError, Stopwatch, check_request, split_usage
+from codeloop.models.base import (
+    ModelRequestError,
+    PromptMode,
+    Stopwatch,
+    check_request,
+    split_usage,
+)
 from codeloop.types import Completion, GenerationRequest
 
 __all__ = ["ReplayBackend"]
@@ -65,9 +75,14 @@ def _resolve(path: Path) -> Path:
 class ReplayBackend:
     """Recorded samples; see the module docstring."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, prompt_mode: PromptMode = "completion") -> None:
+        if prompt_mode not in ("chat", "completion"):
+            raise ModelRequestError(
+                f"replay: prompt_mode {prompt_mode!r}: expected chat or completion"
+            )
         self.path = _resolve(Path(path).expanduser())
         self.name = f"replay:{path}"
+        self.prompt_mode: PromptMode = prompt_mode
         # (task_id, purpose) -> recorded samples;  (task_id, purpose) -> recorded prompt
         self._samples: dict[tuple[str, str], list[str]] = {}
         self._prompts: dict[tuple[str, str], str] = {}

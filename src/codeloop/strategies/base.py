@@ -33,7 +33,7 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 
-from codeloop.models.base import Backend, ModelError
+from codeloop.models.base import Backend, ModelError, PromptMode, declared_prompt_mode
 from codeloop.types import (
     Budget,
     Completion,
@@ -220,8 +220,15 @@ class SolveContext:
 
     @property
     def model_name(self) -> str:
-        """The model's name as the run gave it (`replay:...` for recorded samples)."""
+        """The model's name as the run gave it (for the trace and reports; strategies decide
+        nothing from it: see `prompt_mode`)."""
         return str(getattr(self._backend, "name", ""))
+
+    @property
+    def prompt_mode(self) -> PromptMode | None:
+        """The request form the model declares it serves ("completion" for recorded
+        completions, "chat"), None where it declares none."""
+        return declared_prompt_mode(self._backend)
 
     async def generate(self, request: GenerationRequest) -> list[Completion]:
         """Ask the model; raises BudgetExceeded before a call the budget does not allow,

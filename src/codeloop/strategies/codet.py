@@ -65,7 +65,7 @@ import math
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -92,7 +92,7 @@ from codeloop.strategies.common import (
     split_assertions,
     tests_messages,
 )
-from codeloop.types import GenerationRequest, Status, TestCase, TestKind
+from codeloop.types import GenerationRequest, ProblemView, Sampling, Status, TestCase, TestKind
 
 # a program whose process dies fails every test, as in CodeT (one process runs them all);
 # after a test that ends the run otherwise (timeout, memory) the tests after it run again
@@ -255,220 +255,318 @@ def loads_quickly(code: str) -> bool:
     return load_profile(code).quick
 
 
-def make_codet(**settings: object) -> Strategy:
-    config = parse_settings(CodeTSettings, "codet", settings)
+# ---------------------------------------------------------------------- generated tests
 
-    async def sample_tests(ctx: SolveContext, mode: Mode) -> list[list[str]]:
-        view = ctx.view
-        entry = view.entry_point
-        if not entry or config.m == 0:
-            return []
-        if mode == "completion":
-            request = GenerationRequest(
-                prompt=prompts.codet_tests_prompt(view),
-                n=config.m,
-                sampling=sampling_for(
-                    ctx, temperature=config.temperature, max_tokens=config.max_tokens, stop=()
-                ),
-                purpose="tests",
-            )
-        else:
-            request = GenerationRequest(
-                messages=tests_messages(view, config.tests_asked),
-                n=config.m,
-                sampling=sampling_for(
-                    ctx, temperature=config.temperature, max_tokens=config.max_tokens
-                ),
-                purpose="tests",
-            )
-        completions = await ctx.generate(request)
-        samples = []
-        for index, completion in enumerate(completions):
-            if mode == "completion":
-                found = split_assertions(
-                    completion.text, entry, stops=CODET_STOPS, limit=config.tests_per_sample
-                )
-            else:
-                found = chat_assertions(completion.text, entry, limit=config.tests_per_sample)
-            ctx.record(
-                "generated_test",
-                completion.text,
-                usage=completion.usage,
-                assertions=found,
-                sample=index,
-            )
-            samples.append(found)
-        return samples
 
-    async def run_on_tests(
-        ctx: SolveContext,
-        code: str,
-        tests: list[TestCase],
-        node: int,
-        batches: dict[tuple[int, bool], tuple[TestCase, ...]],
-    ) -> frozenset[int]:
-        """Ids of the generated tests `code` passes, CodeT's way: a test that times out
-        fails and the tests after it still run; a program that does not load, or whose
-        process dies, passes nothing.
+def tests_request(
+    view: ProblemView, mode: Mode, config: CodeTSettings, sampling: Sampling
+) -> GenerationRequest:
+    """The request for `config.m` test samples: CodeT's prompt ending in an open ``assert ``
+    for a completion model (not stopped: the sample is split on ``assert `` afterwards), a
+    request for `tests_asked` assert lines for a chat model."""
+    if mode == "completion":
+        return GenerationRequest(
+            prompt=prompts.codet_tests_prompt(view),
+            n=config.m,
+            sampling=replace(sampling, stop=()),
+            purpose="tests",
+        )
+    return GenerationRequest(
+        messages=tests_messages(view, config.tests_asked),
+        n=config.m,
+        sampling=sampling,
+        purpose="tests",
+    )
 
-        A load probe (a no-op test that needs the entry point) comes first.  The sandbox
-        bounds a run by the sum of its tests' limits, so a program that may take long to
-        load (it runs code or imports third-party modules when it loads) is first loaded
-        alone, within `load_time_limit_s`; the others load and run in one go."""
-        limit = config.test_time_limit_s
-        probe = replace(_LOAD_PROBE, time_limit_s=limit)
-        base = ctx.exec_limits
-        if config.memory_limit_mb is not None:
-            base = replace(base, memory_bytes=config.memory_limit_mb * 1024 * 1024)
-        load_limit = limit
-        if not loads_quickly(code):
-            load_limit = config.load_time_limit_s
-            alone = batches.setdefault((-1, True), (probe,))
-            loaded = await ctx.execute(
-                code,
-                alone,
-                parent=node,
-                label="load",
-                limits=replace(base, time_s=load_limit),
-                details=False,
-            )
-            if not loaded.passed:
-                return frozenset()  # does not load in time, or no entry point
-        limits = replace(base, time_s=load_limit) if load_limit is not None else base
-        passed: set[int] = set()
-        start, first, timeouts = 0, True, 0
-        in_a_row, last_timeout = 0, -2  # timeouts on consecutive tests, ending at last_timeout
-        while start < len(tests):
-            batch = batches.get((start, first))
-            if batch is None:
-                batch = batches[(start, first)] = ((probe,) if first else ()) + tuple(tests[start:])
-            result = await ctx.execute(
-                code, batch, parent=node, label="generated", limits=limits, details=False
-            )
-            outcomes = result.outcomes
-            offset = 1 if first else 0
-            if first and (not outcomes or outcomes[0].status is not Status.PASSED):
-                return frozenset()  # does not load, or no entry point
-            first = False
-            if any(o.status in _DEATH for o in outcomes):
-                return frozenset()  # the process died: CodeT's run fails as a whole
-            not_run = [o.index for o in outcomes if o.status is Status.NOT_RUN]
-            cut = not_run[0] if not_run else len(outcomes)  # where the run ended early
-            # a test that times out ends its run: it is the last before `cut`
-            for outcome in outcomes[offset:cut]:
-                index = start + outcome.index - offset
-                if outcome.status is Status.PASSED:
-                    passed.add(index)
-                elif outcome.status is Status.TIMEOUT:
-                    in_a_row = in_a_row + 1 if index == last_timeout + 1 else 1
-                    last_timeout = index
-                    timeouts += 1
-            if (config.max_timeouts is not None and timeouts >= config.max_timeouts) or (
-                config.max_timeouts_in_a_row is not None
-                and in_a_row >= config.max_timeouts_in_a_row
-            ):
-                break  # a program that hangs this often: the rest count as failed
-            if not offset < cut < len(outcomes):
-                break
-            start += cut - offset  # the tests after the one that ended the run
-        return frozenset(passed)
 
-    async def solve(ctx: SolveContext) -> Solution:
+def sample_assertions(text: str, entry_point: str, mode: Mode, limit: int) -> list[str]:
+    """The assertions of one test sample, at most `limit`: CodeT's split on ``assert ``, cut
+    at its stop sequences (completion), or the assert statements of a chat answer."""
+    if mode == "completion":
+        return split_assertions(text, entry_point, stops=CODET_STOPS, limit=limit)
+    return chat_assertions(text, entry_point, limit=limit)
+
+
+async def sample_tests(ctx: SolveContext, config: CodeTSettings, mode: Mode) -> list[list[str]]:
+    """The assertions of each of `config.m` test samples (one call), each sample recorded as a
+    "generated_test" node."""
+    view = ctx.view
+    entry = view.entry_point
+    if not entry or config.m == 0:
+        return []
+    sampling = sampling_for(ctx, temperature=config.temperature, max_tokens=config.max_tokens)
+    completions = await ctx.generate(tests_request(view, mode, config, sampling))
+    samples = []
+    for index, completion in enumerate(completions):
+        found = sample_assertions(completion.text, entry, mode, config.tests_per_sample)
+        ctx.record(
+            "generated_test",
+            completion.text,
+            usage=completion.usage,
+            assertions=found,
+            sample=index,
+        )
+        samples.append(found)
+    return samples
+
+
+@dataclass(frozen=True)
+class GeneratedTests:
+    """The distinct assertions of the test samples that test something, as tests."""
+
+    assertions: tuple[str, ...]  # first sampled first
+    tests: tuple[TestCase, ...]  # one per assertion
+    weights: tuple[int, ...]  # how often each assertion was sampled
+    sampled: int  # assertions in all samples, duplicates and those testing nothing included
+
+
+def generated_tests(
+    samples: Sequence[Sequence[str]], entry_point: str, time_limit_s: float | None
+) -> GeneratedTests:
+    """Duplicates become one test that counts as often as it was sampled (as in CodeT);
+    an assertion that tests nothing (``assert True``) is dropped."""
+    counts = Counter(a for sample in samples for a in sample)
+    assertions: list[str] = []
+    tests: list[TestCase] = []
+    for assertion in counts:
+        test = assertion_test(assertion, entry_point, time_limit_s)
+        if test is not None:
+            assertions.append(assertion)
+            tests.append(test)
+    return GeneratedTests(
+        tuple(assertions),
+        tuple(tests),
+        tuple(counts[a] for a in assertions),
+        sum(counts.values()),
+    )
+
+
+# -------------------------------------------------------------------- running programs
+
+
+def _stops_early(config: CodeTSettings, timeouts: int, in_a_row: int) -> bool:
+    """Whether a program has timed out often enough to fail the rest (options, off)."""
+    return (config.max_timeouts is not None and timeouts >= config.max_timeouts) or (
+        config.max_timeouts_in_a_row is not None and in_a_row >= config.max_timeouts_in_a_row
+    )
+
+
+async def run_on_tests(
+    ctx: SolveContext,
+    config: CodeTSettings,
+    code: str,
+    tests: Sequence[TestCase],
+    node: int,
+    batches: dict[tuple[int, bool], tuple[TestCase, ...]],
+) -> frozenset[int]:
+    """Ids of the generated tests `code` passes, CodeT's way: a test that times out
+    fails and the tests after it still run; a program that does not load, or whose
+    process dies, passes nothing.
+
+    A load probe (a no-op test that needs the entry point) comes first.  The sandbox
+    bounds a run by the sum of its tests' limits, so a program that may take long to
+    load (it runs code or imports third-party modules when it loads) is first loaded
+    alone, within `load_time_limit_s`; the others load and run in one go.  `batches` holds
+    the test tuples already sent (shared by the programs of a task: the sandbox receives
+    each suite once)."""
+    limit = config.test_time_limit_s
+    probe = replace(_LOAD_PROBE, time_limit_s=limit)
+    base = ctx.exec_limits
+    if config.memory_limit_mb is not None:
+        base = replace(base, memory_bytes=config.memory_limit_mb * 1024 * 1024)
+    load_limit = limit
+    if not loads_quickly(code):
+        load_limit = config.load_time_limit_s
+        alone = batches.setdefault((-1, True), (probe,))
+        loaded = await ctx.execute(
+            code,
+            alone,
+            parent=node,
+            label="load",
+            limits=replace(base, time_s=load_limit),
+            details=False,
+        )
+        if not loaded.passed:
+            return frozenset()  # does not load in time, or no entry point
+    limits = replace(base, time_s=load_limit) if load_limit is not None else base
+    passed: set[int] = set()
+    start, first, timeouts = 0, True, 0
+    in_a_row, last_timeout = 0, -2  # timeouts on consecutive tests, ending at last_timeout
+    while start < len(tests):
+        batch = batches.get((start, first))
+        if batch is None:
+            batch = batches[(start, first)] = ((probe,) if first else ()) + tuple(tests[start:])
+        result = await ctx.execute(
+            code, batch, parent=node, label="generated", limits=limits, details=False
+        )
+        outcomes = result.outcomes
+        offset = 1 if first else 0
+        if first and (not outcomes or outcomes[0].status is not Status.PASSED):
+            return frozenset()  # does not load, or no entry point
+        first = False
+        if any(o.status in _DEATH for o in outcomes):
+            return frozenset()  # the process died: CodeT's run fails as a whole
+        not_run = [o.index for o in outcomes if o.status is Status.NOT_RUN]
+        cut = not_run[0] if not_run else len(outcomes)  # where the run ended early
+        # a test that times out ends its run: it is the last before `cut`
+        for outcome in outcomes[offset:cut]:
+            index = start + outcome.index - offset
+            if outcome.status is Status.PASSED:
+                passed.add(index)
+            elif outcome.status is Status.TIMEOUT:
+                in_a_row = in_a_row + 1 if index == last_timeout + 1 else 1
+                last_timeout = index
+                timeouts += 1
+        if _stops_early(config, timeouts, in_a_row):
+            break  # a program that hangs this often: the rest count as failed
+        if not offset < cut < len(outcomes):
+            break
+        start += cut - offset  # the tests after the one that ended the run
+    return frozenset(passed)
+
+
+def behaviour_groups(programs: Sequence[str]) -> tuple[list[bytes | None], dict[bytes, str]]:
+    """Each program's behaviour key (None: it does not compile) and, per key, the first
+    program with it: the one that runs for all of them."""
+    keys = [behaviour_key(code) for code in programs]
+    representatives: dict[bytes, str] = {}
+    for key, code in zip(keys, programs, strict=True):
+        if key is not None:
+            representatives.setdefault(key, code)
+    return keys, representatives
+
+
+# ----------------------------------------------------------------------------- ranking
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The answer's order and CodeT's tie groups, in distinct program ids."""
+
+    order: tuple[int, ...]  # best first
+    tie_groups: tuple[tuple[tuple[int, int], ...], ...]  # (rank in `order`, samples)
+    no_consensus: bool
+
+
+def most_sampled_ranking(program_counts: Sequence[int]) -> Ranking:
+    """Without generated tests: the most sampled program first (then sample order), every
+    sample as likely as any other."""
+    order = sorted(range(len(program_counts)), key=lambda p: (-program_counts[p], p))
+    group = tuple((rank, program_counts[p]) for rank, p in enumerate(order))
+    return Ranking(tuple(order), (group,), True)
+
+
+def consensus_ranking(sets: Sequence[ConsensusSet], program_counts: Sequence[int]) -> Ranking:
+    """The programs in the order of their ranked consensus sets; the sets with a positive
+    score are the tie groups, or, when none has one, all programs are one group."""
+    order = [p for s in sets for p in s.programs]
+    rank_of = {p: r for r, p in enumerate(order)}
+    scored = [s for s in sets if s.score > 0]
+    if scored:
+        groups = tuple(tuple((rank_of[p], program_counts[p]) for p in s.programs) for s in scored)
+    else:  # no consensus: every sample is as likely as any other
+        groups = (tuple((r, program_counts[p]) for r, p in enumerate(order)),)
+    return Ranking(tuple(order), groups, not scored)
+
+
+# ---------------------------------------------------------------------------- strategy
+
+
+class CodeT:
+    """The strategy with its settings: `await CodeT(settings).solve(ctx)`; each step is a
+    function of this module that can be used and tested alone."""
+
+    def __init__(self, config: CodeTSettings) -> None:
+        self.config = config
+
+    async def solve(self, ctx: SolveContext) -> Solution:
         answers = Answers()
+        return await run_guarded(ctx, answers, lambda: self._solve(ctx, answers))
 
-        async def body() -> None:
-            mode = resolve_mode(config.mode, ctx.model_name)
-            stops = CODET_STOPS if mode == "completion" else DEFAULT_STOPS
-            codes, raws, nodes = await sample_programs(
-                ctx,
-                mode,
-                config.n,
-                temperature=config.temperature,
-                max_tokens=config.max_tokens,
-                stops=stops,
-            )
-            answers.set(list(dict.fromkeys(codes)), _first_raws(codes, raws))
-            samples = await sample_tests(ctx, mode)
+    async def _solve(self, ctx: SolveContext, answers: Answers) -> None:
+        config = self.config
+        mode = resolve_mode(config.mode, ctx.prompt_mode)
+        stops = CODET_STOPS if mode == "completion" else DEFAULT_STOPS
+        codes, raws, nodes = await sample_programs(
+            ctx,
+            mode,
+            config.n,
+            temperature=config.temperature,
+            max_tokens=config.max_tokens,
+            stops=stops,
+        )
+        answers.set(list(dict.fromkeys(codes)), _first_raws(codes, raws))
+        samples = await sample_tests(ctx, config, mode)
 
-            counts = Counter(codes)
-            distinct = list(counts)  # dicts keep first-seen order: sample order
-            first_index = {code: codes.index(code) for code in distinct}
-            test_counts = Counter(a for sample in samples for a in sample)
-            assertions: list[str] = []
-            tests: list[TestCase] = []
-            entry = ctx.view.entry_point or ""
-            for assertion in test_counts:
-                test = assertion_test(assertion, entry, config.test_time_limit_s)
-                if test is not None:
-                    assertions.append(assertion)
-                    tests.append(test)
-            if not tests:
-                order = sorted(range(len(distinct)), key=lambda p: (-counts[distinct[p]], p))
-                answers.set(
-                    [distinct[p] for p in order],
-                    [raws[first_index[distinct[p]]] for p in order],
-                    tie_groups=[[(r, counts[distinct[p]]) for r, p in enumerate(order)]],
-                    no_consensus=True,
-                )
-                ctx.record(
-                    "ranking",
-                    "no generated tests: the most sampled program first",
-                    sets=[
-                        {"ranks": [r], "samples": [counts[distinct[p]]], "score": 0.0}
-                        for r, p in enumerate(order)
-                    ],
-                )
-                return
-
-            batches: dict[tuple[int, bool], tuple[TestCase, ...]] = {}
-
-            def job(code: str) -> Callable[[], Awaitable[frozenset[int]]]:
-                return lambda: run_on_tests(ctx, code, tests, nodes[first_index[code]], batches)
-
-            # one run per behaviour: programs that differ only in comments, layout or the names
-            # of local variables share it
-            keys = [behaviour_key(code) for code in distinct]
-            representatives: dict[bytes, str] = {}
-            for key, code in zip(keys, distinct, strict=True):
-                if key is not None:
-                    representatives.setdefault(key, code)
-            outcomes, error = await gather_all([job(code) for code in representatives.values()])
-            by_key = dict(zip(representatives, outcomes, strict=True))
-            results = [frozenset() if key is None else by_key[key] for key in keys]
-            ranked_sets = rank_consensus(
-                results,
-                [counts[c] for c in distinct],
-                [test_counts[a] for a in assertions],
-                program_weight=config.program_weight,
-            )
-            order = [p for s in ranked_sets for p in s.programs]
-            rank_of = {p: r for r, p in enumerate(order)}
-            scored = [s for s in ranked_sets if s.score > 0]
-            if scored:
-                groups = [[(rank_of[p], counts[distinct[p]]) for p in s.programs] for s in scored]
-            else:  # no consensus: every sample is as likely as any other
-                groups = [[(r, counts[distinct[p]]) for r, p in enumerate(order)]]
-            answers.set(
-                [distinct[p] for p in order],
-                [raws[first_index[distinct[p]]] for p in order],
-                tie_groups=groups,
-                no_consensus=not scored,
-            )
+        counts = Counter(codes)
+        distinct = list(counts)  # dicts keep first-seen order: sample order
+        program_counts = [counts[code] for code in distinct]
+        first_index = {code: codes.index(code) for code in distinct}
+        raw_of = [raws[first_index[code]] for code in distinct]
+        generated = generated_tests(samples, ctx.view.entry_point or "", config.test_time_limit_s)
+        if not generated.tests:
+            ranking = most_sampled_ranking(program_counts)
+            self._publish(answers, ranking, distinct, raw_of)
             ctx.record(
                 "ranking",
-                _summary(ranked_sets, len(distinct), len(tests)),
-                sets=[_set_metadata(s, rank_of, counts, distinct) for s in ranked_sets],
-                tests=len(tests),
-                test_samples=sum(test_counts.values()),
-                programs=len(distinct),
-                program_weight=config.program_weight,
+                "no generated tests: the most sampled program first",
+                sets=[
+                    {"ranks": [r], "samples": [program_counts[p]], "score": 0.0}
+                    for r, p in enumerate(ranking.order)
+                ],
             )
-            if error is not None:
-                raise error
+            return
 
-        return await run_guarded(ctx, answers, body)
+        batches: dict[tuple[int, bool], tuple[TestCase, ...]] = {}
+        tests = generated.tests
 
-    return solve
+        def job(code: str) -> Callable[[], Awaitable[frozenset[int]]]:
+            node = nodes[first_index[code]]
+            return lambda: run_on_tests(ctx, config, code, tests, node, batches)
+
+        # one run per behaviour: programs that differ only in comments, layout or the names
+        # of local variables share it
+        keys, representatives = behaviour_groups(distinct)
+        outcomes, error = await gather_all([job(code) for code in representatives.values()])
+        by_key = dict(zip(representatives, outcomes, strict=True))
+        results = [frozenset() if key is None else by_key[key] for key in keys]
+        ranked_sets = rank_consensus(
+            results,
+            program_counts,
+            list(generated.weights),
+            program_weight=config.program_weight,
+        )
+        ranking = consensus_ranking(ranked_sets, program_counts)
+        self._publish(answers, ranking, distinct, raw_of)
+        rank_of = {p: r for r, p in enumerate(ranking.order)}
+        ctx.record(
+            "ranking",
+            _summary(ranked_sets, len(distinct), len(tests)),
+            sets=[_set_metadata(s, rank_of, program_counts) for s in ranked_sets],
+            tests=len(tests),
+            test_samples=generated.sampled,
+            programs=len(distinct),
+            program_weight=config.program_weight,
+        )
+        if error is not None:
+            raise error
+
+    @staticmethod
+    def _publish(
+        answers: Answers, ranking: Ranking, distinct: list[str], raw_of: list[str]
+    ) -> None:
+        answers.set(
+            [distinct[p] for p in ranking.order],
+            [raw_of[p] for p in ranking.order],
+            tie_groups=ranking.tie_groups,
+            no_consensus=ranking.no_consensus,
+        )
+
+
+def make_codet(**settings: object) -> Strategy:
+    """CodeT with `settings` (see `CodeTSettings`): its `solve`, a coroutine function as
+    every strategy is."""
+    return CodeT(parse_settings(CodeTSettings, "codet", settings)).solve
 
 
 def _first_raws(codes: list[str], raws: list[str]) -> list[str]:
@@ -479,11 +577,11 @@ def _first_raws(codes: list[str], raws: list[str]) -> list[str]:
 
 
 def _set_metadata(
-    s: ConsensusSet, rank_of: dict[int, int], counts: Counter[str], distinct: list[str]
+    s: ConsensusSet, rank_of: dict[int, int], program_counts: Sequence[int]
 ) -> dict[str, Any]:
     return {
         "ranks": [rank_of[p] for p in s.programs],  # positions in Solution.programs
-        "samples": [counts[distinct[p]] for p in s.programs],
+        "samples": [program_counts[p] for p in s.programs],
         "tests_passed": sorted(s.tests),
         "tests_weight": s.tests_weight,
         "score": s.score,

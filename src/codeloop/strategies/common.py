@@ -114,10 +114,11 @@ def at_least(name: str, value: float | None, low: float) -> None:
 # ------------------------------------------------------------------------- generation
 
 
-def resolve_mode(mode: str, model_name: str) -> Mode:
-    """`auto`: recorded samples (replay) are completions of the prompt; other models chat."""
+def resolve_mode(mode: str, declared: Mode | None) -> Mode:
+    """The mode a strategy runs in: `auto` takes what the model declares (`ctx.prompt_mode`:
+    a replay of recorded completions says "completion"), chat where it declares nothing."""
     if mode == "auto":
-        return "completion" if model_name.startswith("replay:") else "chat"
+        return declared or "chat"
     if mode in ("chat", "completion"):
         return typing.cast(Mode, mode)
     raise ValueError(f"unknown mode {mode!r}: use auto, chat or completion")

@@ -6,9 +6,7 @@ prompts are not reproduced.
 
 from __future__ import annotations
 
-import ast
-import warnings
-
+from codeloop.extract import parses
 from codeloop.types import ProblemView, TaskKind, TestCase
 
 SYSTEM_CODE = (
@@ -51,16 +49,6 @@ SYSTEM_REFLEXION_CODE = (
 )
 
 
-def _parses(source: str) -> bool:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            ast.parse(source)
-        except (SyntaxError, ValueError):
-            return False
-    return True
-
-
 def _unshown_tests(view: ProblemView) -> list[TestCase]:
     """Visible tests whose text the prompt does not already show (MBPP shows the first
     assert beside the prompt; HumanEval's docstring examples are in it)."""
@@ -73,7 +61,7 @@ def describe_task(view: ProblemView) -> str:
     parts: list[str] = []
     if view.kind is TaskKind.STDIO:
         parts += ["Solve the following problem.", "", view.prompt.strip()]
-    elif _parses(view.prompt) and view.entry_point and f"def {view.entry_point}" in view.prompt:
+    elif parses(view.prompt) and view.entry_point and f"def {view.entry_point}" in view.prompt:
         parts += [
             "Complete the following Python function.",
             "",

@@ -35,7 +35,7 @@ class SampleSettings:
     n: int = 1
     temperature: float | None = None  # None: the run's sampling settings
     max_tokens: int | None = None
-    mode: ModeSetting = "auto"  # auto: completion for replay backends, else chat
+    mode: ModeSetting = "auto"  # auto: what the model declares (replay: completion), else chat
     rank: bool = True  # best-of-n by visible tests
 
     def check(self) -> None:
@@ -57,7 +57,7 @@ def make_sample(**settings: object) -> Strategy:
         answers = Answers()
 
         async def body() -> None:
-            mode = resolve_mode(config.mode, ctx.model_name)
+            mode = resolve_mode(config.mode, ctx.prompt_mode)
             codes, raws, nodes = await sample_programs(
                 ctx, mode, config.n, temperature=config.temperature, max_tokens=config.max_tokens
             )

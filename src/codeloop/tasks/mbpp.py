@@ -31,9 +31,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from codeloop.extract import parses
 from codeloop.tasks._function import FunctionRecord
 from codeloop.tasks._io import read_jsonl, require_str, stamp_source
-from codeloop.tasks._syntax import parse
 from codeloop.tasks.asserts import first_assert_test
 from codeloop.tasks.paths import MBPP_CODET_FILE, dataset_file
 from codeloop.types import Task
@@ -46,23 +46,15 @@ PATH_ENV = "CODELOOP_MBPP"
 _TRAILING_DOCSTRING = re.compile(r"\n[ \t]*'''\n(?:.*\n)*?[ \t]*'''\n$")
 
 
-def _parses(source: str) -> bool:
-    try:
-        parse(source)
-    except SyntaxError:
-        return False
-    return True
-
-
 def reference_program(prompt: str, solution: str) -> str:
     """A runnable reference: prompt + solution, else the prompt without its docstring."""
     program = prompt + solution
-    if _parses(program):
+    if parses(program):
         return program
     match = _TRAILING_DOCSTRING.search(prompt)
     if match is not None:
         original = prompt[: match.start() + 1] + solution
-        if _parses(original):
+        if parses(original):
             return original
     return program
 
