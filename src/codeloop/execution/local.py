@@ -614,7 +614,7 @@ class LocalExecutor:
         if job.infra_error:
             return ExecResult(
                 status=Status.INFRA_ERROR,
-                outcomes=tuple(TestOutcome(i, Status.NOT_RUN) for i in range(len(tests))),
+                outcomes=tuple(not_run(i) for i in range(len(tests))),
                 infra_error=job.infra_error,
             )
         if request.suite.kind is TaskKind.STDIO:
@@ -703,7 +703,7 @@ class LocalExecutor:
                 outcomes.append(outcome)
                 continue
             if ended:
-                outcomes.append(TestOutcome(index, Status.NOT_RUN))
+                outcomes.append(not_run(index))
                 continue
             run = runs_by_test.get(index)
             if job.load_failure is not None:
@@ -729,13 +729,13 @@ class LocalExecutor:
                 continue
             if job.request.fail_fast and any(o.status is not Status.PASSED for o in outcomes):
                 # the harness stops after a failing test of a fail-fast run: not the program
-                outcomes.append(TestOutcome(index, Status.NOT_RUN))
+                outcomes.append(not_run(index))
                 ended = True
                 continue
             if run is None:
                 # a stdio test never started (fail-fast stopped the job), or nothing ran
                 if job.kill_sent or any(o.status is not Status.PASSED for o in outcomes):
-                    outcomes.append(TestOutcome(index, Status.NOT_RUN))
+                    outcomes.append(not_run(index))
                 else:
                     outcomes.append(
                         TestOutcome(index, Status.INFRA_ERROR, message="no run reported")
@@ -752,7 +752,19 @@ class LocalExecutor:
         by_index: list[TestOutcome | None] = [None] * len(tests)
         for outcome in outcomes:
             by_index[outcome.index] = outcome
-        return [o or TestOutcome(i, Status.NOT_RUN) for i, o in enumerate(by_index)]
+        return [o or not_run(i) for i, o in enumerate(by_index)]
+
+
+_NOT_RUN: list[TestOutcome] = []
+
+
+def not_run(index: int) -> TestOutcome:
+    """The outcome of a test that did not run.  Outcomes are immutable, so runs share one
+    per index: a wrong program stopped at its first test of a thousand would otherwise
+    make a thousand objects (most of the evaluator's time on EvalPlus's failing programs)."""
+    while len(_NOT_RUN) <= index:
+        _NOT_RUN.append(TestOutcome(len(_NOT_RUN), Status.NOT_RUN))
+    return _NOT_RUN[index]
 
 
 def _ending(
