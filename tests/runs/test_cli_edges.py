@@ -15,31 +15,13 @@ from codeloop.strategies import STRATEGIES
 from codeloop.strategies.base import Solution
 from codeloop.types import GenerationRequest, Sampling
 
-TASKS = [
-    {
-        "task_id": "demo/add",
-        "prompt": "def add(a, b):\n",
-        "entry_point": "add",
-        "tests": [{"input": [1, 2], "output": 3}, {"input": [5, 5], "output": 10}],
-    },
-    {
-        "task_id": "demo/neg",
-        "prompt": "def neg(a):\n",
-        "entry_point": "neg",
-        "tests": [{"input": [1], "output": -1}],
-    },
-]
-ANSWERS = {"demo/add": ["    return a + b\n"], "demo/neg": ["    return -a\n"]}
 
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
+def write_jsonl(path: Path, rows: list) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
 
-@pytest.fixture()
-def dataset(tmp_path: Path) -> Path:
-    return write_jsonl(tmp_path / "tasks.jsonl", TASKS)
+ANSWERS = {"demo/add": ["    return a + b\n"], "demo/neg": ["    return -a\n"]}
 
 
 @pytest.fixture()

@@ -18,20 +18,12 @@ from codeloop.runs.compare import compare_table, summarize, summarize_evaluation
 from codeloop.runs.store import RunStore
 from codeloop.types import ExecResult, Status, TestOutcome
 
-TASKS = [
-    {
-        "task_id": "demo/add",
-        "prompt": "def add(a, b):\n",
-        "entry_point": "add",
-        "tests": [{"input": [1, 2], "output": 3}, {"input": [5, 5], "output": 10}],
-    },
-    {
-        "task_id": "demo/neg",
-        "prompt": "def neg(a):\n",
-        "entry_point": "neg",
-        "tests": [{"input": [1], "output": -1}],
-    },
-]
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
 # evaluate: demo/add 1 of 2 right, demo/neg 2 of 2: pass@1 = (0.5 + 1) / 2, pass@2 = 1
 SAMPLES = [
     ("demo/add", "    return a + b\n"),
@@ -43,15 +35,10 @@ SAMPLES = [
 ANSWERS = {"demo/add": ["    return a * b\n"], "demo/neg": ["    return -a\n"]}
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
 @pytest.fixture()
-def stores(tmp_path: Path) -> tuple[Path, Path, dict]:
+def stores(tmp_path: Path, dataset: Path) -> tuple[Path, Path, dict]:
     """A run store and an evaluate store of the same tasks, and evaluate's JSON report."""
-    tasks = write_jsonl(tmp_path / "tasks.jsonl", TASKS)
+    tasks = dataset
     samples = write_jsonl(
         tmp_path / "samples.jsonl", [{"task_id": t, "completion": c} for t, c in SAMPLES]
     )

@@ -13,28 +13,6 @@ from typer.testing import CliRunner
 from codeloop.cli import app
 from codeloop.runs.store import RunStore
 
-TASKS = [
-    {
-        "task_id": "demo/add",
-        "prompt": "def add(a, b):\n",
-        "entry_point": "add",
-        "tests": [{"input": [1, 2], "output": 3}, {"input": [5, 5], "output": 10}],
-    },
-    {
-        "task_id": "demo/neg",
-        "prompt": "def neg(a):\n",
-        "entry_point": "neg",
-        "tests": [{"input": [1], "output": -1}],
-    },
-]
-
-
-@pytest.fixture()
-def dataset(tmp_path):
-    path = tmp_path / "tasks.jsonl"
-    path.write_text("".join(json.dumps(t) + "\n" for t in TASKS))
-    return path
-
 
 def samples_file(tmp_path, rows, name="samples.jsonl"):
     path = tmp_path / name
