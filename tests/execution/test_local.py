@@ -893,3 +893,45 @@ def test_stdio_tests_run_in_the_given_order():
 def test_an_order_must_name_distinct_tests_of_the_suite(order):
     with pytest.raises(ValueError, match="distinct test indices in 0..2"):
         ExecRequest("x = 1", _order_suite(), order=order)
+
+
+# ---------------------------------------------------------------- the first-test gate
+
+LOUD_WRONG = "def add(a, b):\n    print('called', a, flush=True)\n    return -1\n"
+MANY = TestSuite(
+    tests=tuple(TestCase(TestKind.CALL, args=(i, 0), expected=i) for i in range(300)),
+    entry_point="add",
+)
+
+
+def test_a_fail_fast_run_waits_for_the_verdict_of_its_first_test():
+    # Wrong on every test.  The child waits after its first test until the evaluator has
+    # judged it; judged wrong, the run is ended there: no second call ever starts.
+    [result] = run([LOUD_WRONG], suite=MANY)
+    assert result.status is Status.FAILED
+    assert result.stdout.splitlines() == ["called 0"]
+    assert [o.status for o in result.outcomes[:2]] == [Status.FAILED, Status.NOT_RUN]
+
+
+def test_a_right_first_test_lets_the_run_go_on():
+    right_then_loud = (
+        "def add(a, b):\n    if a:\n        print('called', a, flush=True)\n    return a + b\n"
+    )
+    [result] = run([right_then_loud], suite=MANY)
+    assert result.passed
+    assert len(result.stdout.splitlines()) == 299  # every test after the first ran
+
+
+def test_without_fail_fast_nothing_waits():
+    [result] = run([LOUD_WRONG], suite=MANY, fail_fast=False)
+    assert len(result.stdout.splitlines()) == 300
+    assert all(o.status is Status.FAILED for o in result.outcomes)
+
+
+def test_a_program_that_closes_the_gate_gains_nothing():
+    # It closes every descriptor it did not open (the gate and the result channel among
+    # them) while loading: whatever happens then, it cannot pass.
+    program = "import os\nos.closerange(3, 256)\ndef add(a, b):\n    return a + b\n"
+    [result] = run([program], suite=MANY)
+    assert not result.passed
+    assert result.status is not Status.INFRA_ERROR

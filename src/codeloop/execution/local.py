@@ -96,6 +96,9 @@ class _Job:
     done_seen: bool = False
     kill_sent: bool = False
     stopped: bool = False  # fail-fast saw a failure: ignore what the child still sends
+    # fail-fast: the child waits after its first test until we say its result was right
+    # (a zygote may not gate a run: stdio, code tests, a single test; the word is then moot)
+    gate_pending: bool = False
     protocol_error: str = ""
     infra_error: str = ""
     finished: anyio.Event = field(default_factory=anyio.Event)
@@ -356,7 +359,7 @@ class LocalExecutor:
             zygote = await self._pick_zygote(request.program)
             self._next_job += 1
             job_id = self._next_job
-            job = _Job(job_id=job_id, request=request, zygote=zygote)
+            job = _Job(job_id=job_id, request=request, zygote=zygote, gate_pending=_gated(request))
             zygote.jobs[job_id] = job
             try:
                 await self._submit(zygote, job_id, request)
@@ -460,6 +463,8 @@ class LocalExecutor:
         }
         if request.order is not None:
             opts["order"] = list(request.order)
+        if _gated(request):
+            opts["gate"] = True  # the child waits for our word after its first test
         frames.append(encode_frame(("job", job_id, suite.key, request.program, opts)))
         await self._write(zygote, b"".join(frames))
 
@@ -607,6 +612,9 @@ class LocalExecutor:
         if outcome.status is not Status.PASSED and job.request.fail_fast:
             job.stopped = True
             self._kill(job)
+        elif job.gate_pending:
+            job.gate_pending = False
+            self._send_nowait(job.zygote, ("go", job.job_id))
 
     def _result(self, job: _Job) -> ExecResult:
         request = job.request
@@ -753,6 +761,10 @@ class LocalExecutor:
         for outcome in outcomes:
             by_index[outcome.index] = outcome
         return [o or not_run(i) for i, o in enumerate(by_index)]
+
+
+def _gated(request: ExecRequest) -> bool:
+    return request.fail_fast and not request.record_only
 
 
 _NOT_RUN: list[TestOutcome] = []

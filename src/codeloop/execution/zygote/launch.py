@@ -70,6 +70,9 @@ class Launcher(WorkRoot):
         else:
             in_fd = os.dup(self.devnull)
         chan_r, chan_w = os.pipe2(os.O_CLOEXEC)
+        gate_r = gate_w = -1
+        if job.gate and not stdio and not suite.driven and len(indices) > 1:
+            gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
         shm = self.shms.get(slot)
         if shm is None:
             shm = mmap.mmap(-1, 64)
@@ -105,6 +108,7 @@ class Launcher(WorkRoot):
             chan_fd=chan_w,
             shm=shm,
             driven=suite.driven,
+            gate_fd=gate_r,
         )
         if self.env_home != place.path:
             # The child inherits them.  Set here, and only when the slot's dir is not the
@@ -126,6 +130,8 @@ class Launcher(WorkRoot):
             os.setpgid(pid, pid)
         os.close(chan_w)
         os.close(in_fd)
+        if gate_r >= 0:
+            os.close(gate_r)
         os.set_blocking(chan_r, False)
         run = Run(
             job=job,
@@ -137,6 +143,7 @@ class Launcher(WorkRoot):
             started=now,
             started_ns=now_ns,
             cpu_limit_s=total,
+            gate_fd=gate_w,
             test_indices=indices,
             per_test=per_test,
             # its budget cannot run out sooner (nor its backstop, at twice the budget)
@@ -178,7 +185,7 @@ class Launcher(WorkRoot):
             resource.setrlimit(resource.RLIMIT_NPROC, (job.nproc, job.nproc))
             if self.isolation is not None:
                 self.isolation.apply_in_child(workdir.path, slot, workdir.ruleset)
-            keep = sorted({0, 1, 2, chan_fd})
+            keep = sorted({0, 1, 2, chan_fd} | ({child_job.gate_fd} - {-1}))
             low = 3
             for fd in keep[3:]:
                 os.closerange(low, fd)

@@ -20,7 +20,7 @@ from typing import Any
 from codeloop.execution import child as child_harness
 from codeloop.execution.protocol import encode_frame, write_all
 from codeloop.execution.zygote.launch import Launcher
-from codeloop.execution.zygote.state import Job, Suite, c_library
+from codeloop.execution.zygote.state import Job, Suite, c_library, close_gate
 from codeloop.execution.zygote.supervise import POLL_INTERVAL_S, Supervisor
 
 # Modules generated programs reach for most often: importing them here makes the import in
@@ -193,6 +193,8 @@ class Zygote(Launcher, Supervisor):
                 self.suites[key] = self._make_suite(payload)
             elif kind == "kill":
                 self._cancel(message[1])
+            elif kind == "go":
+                self._open_gate(message[1])
             elif kind == "forget":
                 self.suites.pop(message[1], None)
                 _release_free_heap()  # ~20 us
@@ -252,6 +254,14 @@ class Zygote(Launcher, Supervisor):
         job = Job(job_id=job_id, suite=suite, program=program, **opts)
         self.jobs[job_id] = job
         self.pending.append(job)
+
+    def _open_gate(self, job_id: int) -> None:
+        """The evaluator judged the first test of a gated run right: let the child go on."""
+        for run in self.runs.values():
+            if run.job.job_id == job_id and run.gate_fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.write(run.gate_fd, b"g")
+                close_gate(run)
 
     def _cancel(self, job_id: int) -> None:
         job = self.jobs.get(job_id)

@@ -49,6 +49,7 @@ class Job:
     image: bytes | None = None  # the program compiled by the evaluator (None: compile it)
     next_test: int = 0  # stdio: the next test to start (a position in `order`, if given)
     order: list[int] | None = None  # the tests to run, in this order (None: all, in order)
+    gate: bool = False  # fail-fast: the child waits for the evaluator's word after its first test
     cancelled: bool = False
 
     @property
@@ -107,6 +108,7 @@ class Run:
     # seen with processes of its own: its CPU time is then its whole tree's at every look
     forked: bool = False
     orphans_cpu_ns: int = 0  # of its processes the zygote reaped (orphans)
+    gate_fd: int = -1  # the write end of its gate (Job.gate), until the word is given
 
 
 class ZygoteState:
@@ -154,3 +156,10 @@ class ZygoteState:
     def _finish_job(self, job: Job) -> None:
         self.jobs.pop(job.job_id, None)
         self.send(("done", job.job_id))
+
+
+def close_gate(run: Run) -> None:
+    """Close a run's gate: a child still waiting at it reads end of file and stops."""
+    if run.gate_fd >= 0:
+        os.close(run.gate_fd)
+        run.gate_fd = -1

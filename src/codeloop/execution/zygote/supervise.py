@@ -22,7 +22,7 @@ from codeloop.execution.zygote.procfs import (
     run_queue_wait_ns,
     tree_cpu_ns,
 )
-from codeloop.execution.zygote.state import Run
+from codeloop.execution.zygote.state import Run, close_gate
 from codeloop.execution.zygote.workroot import WorkRoot
 
 POLL_INTERVAL_S = 0.005
@@ -341,6 +341,7 @@ class Supervisor(WorkRoot):
 
     def _finish_run(self, run: Run, status: int, usage: Any) -> None:
         run.exited = True
+        close_gate(run)
         # Kill whatever the program left behind in its process group (threads died with it).
         self._kill(run)
         self._drain(run)
