@@ -24,9 +24,14 @@ process also idles up to 20 s at exit (its "stuck" watchdog thread sleeps in 20 
 the time its results file was written is reported next to its exit time; the speed-up uses
 the results-file time, the figure more favourable to EvalPlus.
 
+codeloop runs each program's tests in its default fail-first order (docs/run.md); with
+--also-given-order it also runs, reference outputs cached, with ``--test-order given`` (the
+dataset's order, as EvalPlus runs them) and counts the samples whose verdicts or statuses
+differ between the two orders.
+
 Usage::
 
-    python bench/evalplus_compare.py --samples-per-task 5 [--tasks 10] [--cold]
+    python bench/evalplus_compare.py --samples-per-task 5 [--tasks 10] [--cold] [--also-given-order]
         [--evalplus-parallel 2] [--show-code 8] [--json out/evalplus.json]
 """
 

@@ -4,7 +4,8 @@ Every harness has to call each distinct program's entry point on the same tests,
 time those calls take is a lower bound on its CPU time, whatever it does around them.  This
 script runs the CodeT CodeGen-16B samples through codeloop's sandbox, one run per core (so a
 test's clock is close to its CPU time), with scoring's settings (stop at the first failing
-test; calibrated limits with --calibrated, else a fixed limit per program), and adds up the
+test, in `codeloop evaluate`'s test order, fail-first unless --test-order given; calibrated
+limits with --calibrated, else a fixed limit per program), and adds up the
 time each test call took inside the sandbox (`TestOutcome.duration_s`: the call only, not
 loading, copying inputs or sending the value).  Tests that time out are counted apart, at
 their limit.
@@ -35,6 +36,7 @@ from codet_samples import add_selection_args, selection_from_args  # noqa: E402
 
 from codeloop.execution.local import LocalExecutor  # noqa: E402
 from codeloop.runs.evaluate import EvaluateOptions, prepare_tasks  # noqa: E402
+from codeloop.scoring.order import ORDERS, FailFirst  # noqa: E402
 from codeloop.tasks import load_tasks  # noqa: E402
 from codeloop.types import ExecRequest, Limits, Status, TestSuite  # noqa: E402
 
@@ -68,11 +70,25 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
             tid: TestSuite(tests=t.all_hidden(), entry_point=t.entry_point, kind=t.kind)
             for tid, t in prepared.items()
         }
+        # the order `codeloop evaluate` runs each program's tests in (--test-order)
+        books = {
+            tid: FailFirst([len(group) for group in t.hidden_tests.values()])
+            for tid, t in prepared.items()
+            if args.test_order == "fail-first"
+        }
         requests = (
-            ExecRequest(program=code, suite=suites[tid], limits=limits) for tid, code in keys
+            ExecRequest(
+                program=code,
+                suite=suites[tid],
+                limits=limits,
+                order=books[tid].order() if tid in books else None,
+            )
+            for tid, code in keys
         )
         async for index, result in executor.map(requests):
             tid = keys[index][0]
+            if tid in books:
+                books[tid].record(result)
             tests = suites[tid].tests
             row = per_task[tid]  # call seconds, timeouts, timeout seconds, passed programs
             for outcome in result.outcomes:
@@ -88,6 +104,7 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
     timeout_s = sum(r[2] for r in per_task.values())
     return {
         "dataset": args.dataset,
+        "test_order": args.test_order,
         "limits": "calibrated" if args.calibrated else f"fixed {args.timeout:g}s",
         "samples": len(samples),
         "distinct_programs": len(keys),
@@ -114,6 +131,12 @@ def main() -> None:
     parser.add_argument("--dataset-file", default=None, help="HumanEval+ file (shared data's)")
     parser.add_argument("--calibrated", action="store_true", help="EvalPlus-style limits")
     parser.add_argument("--timeout", type=float, default=3.0, help="fixed limit per program")
+    parser.add_argument(
+        "--test-order",
+        choices=ORDERS,
+        default="fail-first",
+        help="the order each program's tests run in, as `codeloop evaluate --test-order`",
+    )
     parser.add_argument("--baseline-s", type=float, default=None, help="baseline wall time")
     parser.add_argument("--goal", type=float, default=20.0, help="speed-up goal over baseline")
     parser.add_argument("--top", type=int, default=10, help="tasks listed")
@@ -129,7 +152,8 @@ def main() -> None:
     per_task = result["per_task"]
     assert isinstance(per_task, dict)
     print(
-        f"\n{result['dataset']}, {result['limits']} limits: {result['samples']} samples, "
+        f"\n{result['dataset']}, {result['limits']} limits, test order {result['test_order']}: "
+        f"{result['samples']} samples, "
         f"{result['distinct_programs']} distinct programs, run in {result['wall_s']:.1f}s"
     )
     rows = [
