@@ -24,10 +24,10 @@ process also idles up to 20 s at exit (its "stuck" watchdog thread sleeps in 20 
 the time its results file was written is reported next to its exit time; the speed-up uses
 the results-file time, the figure more favourable to EvalPlus.
 
-codeloop runs each program's tests in its default fail-first order (docs/run.md); with
---also-given-order it also runs, reference outputs cached, with ``--test-order given`` (the
-dataset's order, as EvalPlus runs them) and counts the samples whose verdicts or statuses
-differ between the two orders.
+codeloop's main runs use ``--test-order fail-first`` (docs/run.md); with --also-given-order
+it also runs, reference outputs cached, with ``--test-order given`` (the dataset's order,
+evaluate's default, as EvalPlus runs them) and counts the samples whose verdicts or
+statuses differ between the two orders.
 
 Usage::
 
@@ -367,13 +367,13 @@ def main() -> None:
             flush=True,
         )
 
-        common = ["--workers", str(workers)]
+        common = ["--workers", str(workers), "--test-order", "fail-first"]
         if args.fixed_timeout:
             mode = ["--timeout", str(args.fixed_timeout), *common]
-            mode_name = f"fixed {args.fixed_timeout:g}s"
+            mode_name = f"fixed {args.fixed_timeout:g}s, fail-first"
         else:
             mode = ["--calibrated", *common]
-            mode_name = "calibrated"
+            mode_name = "calibrated, fail-first"
         print(f"running codeloop ({mode_name}) ...", flush=True)
         cl = run_codeloop(samples_path, dataset, workdir, mode, cl_env, "first")
         cl_warm = None
@@ -383,7 +383,7 @@ def main() -> None:
         cl_given = None
         if args.also_given_order:
             print("running codeloop with --test-order given ...", flush=True)
-            given_mode = [*mode, "--test-order", "given"]
+            given_mode = [*mode[:-1], "given"]  # the same options in the dataset's order
             cl_given = run_codeloop(samples_path, dataset, workdir, given_mode, cl_env, "given")
         print(f"running EvalPlus 0.3.1 (--parallel {parallel}) ...", flush=True)
         ep = run_evalplus(samples_path, dataset, workdir, parallel, ep_env)
@@ -438,7 +438,7 @@ def main() -> None:
         if cl_given is not None:
             rows.append(
                 [
-                    f"codeloop ({mode_name}, --test-order given), reference "
+                    f"codeloop ({mode_name.replace('fail-first', 'given order')}), reference "
                     + ("computed" if not cl_given["reference"]["cached"] else "cached"),
                     cl_given["wall_s"],
                     *[

@@ -4,8 +4,8 @@ Every harness has to call each distinct program's entry point on the same tests,
 time those calls take is a lower bound on its CPU time, whatever it does around them.  This
 script runs the CodeT CodeGen-16B samples through codeloop's sandbox, one run per core (so a
 test's clock is close to its CPU time), with scoring's settings (stop at the first failing
-test, in `codeloop evaluate`'s test order, fail-first unless --test-order given; calibrated
-limits with --calibrated, else a fixed limit per program), and adds up the
+test, in the dataset's order, or evaluate's fail-first order with --test-order fail-first;
+calibrated limits with --calibrated, else a fixed limit per program), and adds up the
 time each test call took inside the sandbox (`TestOutcome.duration_s`: the call only, not
 loading, copying inputs or sending the value).  Tests that time out are counted apart, at
 their limit.
@@ -134,7 +134,7 @@ def main() -> None:
     parser.add_argument(
         "--test-order",
         choices=ORDERS,
-        default="fail-first",
+        default="given",
         help="the order each program's tests run in, as `codeloop evaluate --test-order`",
     )
     parser.add_argument("--baseline-s", type=float, default=None, help="baseline wall time")

@@ -68,11 +68,11 @@ def evaluate(
         TestOrder,
         typer.Option(
             "--test-order",
-            help="fail-first: each program runs first the tests that failed other programs "
-            "of its task (same verdicts, wrong programs fail sooner; which failing test and "
-            "status a wrong program gets can differ); given: the dataset's order.",
+            help="given: the dataset's order (default). fail-first: each program runs first "
+            "the tests that failed other programs of its task (same verdicts, wrong programs "
+            "fail sooner; which failing test and status a wrong program gets can differ).",
         ),
-    ] = TestOrder.FAIL_FIRST,
+    ] = TestOrder.GIVEN,
 ) -> None:
     """Score samples on a dataset's hidden tests: pass@k with the unbiased estimator."""
     import anyio

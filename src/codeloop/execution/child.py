@@ -470,8 +470,8 @@ def _run_function(job: ChildJob, chan: _Channel) -> None:
 
 
 def _after_first_test(job: ChildJob, chan: _Channel) -> None:
-    """A fail-fast run stops at its first failing test, and most wrong programs fail the
-    first test they run (evaluate runs first the tests that failed others).  The result
+    """A fail-fast run stops at its first failing test, and many wrong programs fail the
+    first test they run (more of them in evaluate's fail-first order).  The result
     goes out at once, not with the next batch, and the child waits for the evaluator's
     judgement (relayed by the zygote through `gate_fd`) instead of running the rest of
     its tests until the kill arrives: that was ~3 ms of CPU a wrong program on EvalPlus's

