@@ -1,10 +1,11 @@
-"""The order a task's hidden tests run in when scoring: the tests that failed other
-programs of the same task first, so that a wrong program fails fast.
+"""`codeloop evaluate --test-order fail-first` (an option, off by default): a task's hidden
+tests run with the tests that failed other programs of the same task first, so that a
+wrong program fails fast.
 
-Most wrong programs of a task fail the same few tests.  Run in the dataset's order, a
+Wrong programs of a task often fail the same few tests.  Run in the dataset's order, a
 program that fails its 700th test runs 699 passing ones first (HumanEval+ tasks have up
-to ~1,000); run after the tests that failed the programs scored before it, it usually
-fails on the first.  A right program runs every test either way.  The verdict of each
+to ~1,000); run after the tests that failed the programs scored before it, such a
+program fails on the first.  A right program runs every test either way.  The verdict of each
 group (EvalPlus: base, base+plus) does not depend on the order: tests are only moved
 within their group, and the groups still run one after another, so a program passes a
 group exactly when it passes all of the group's tests.  What can differ is *which*
