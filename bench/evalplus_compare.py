@@ -24,7 +24,8 @@ process also idles up to 20 s at exit (its "stuck" watchdog thread sleeps in 20 
 the time its results file was written is reported next to its exit time; the speed-up uses
 the results-file time, the figure more favourable to EvalPlus.
 
-codeloop's main runs use ``--test-order fail-first`` (docs/run.md); with --also-given-order
+codeloop's main runs use ``--test-order fail-first`` (docs/run.md; ``--test-order given``
+for the default order instead); with --also-given-order
 it also runs, reference outputs cached, with ``--test-order given`` (the dataset's order,
 evaluate's default, as EvalPlus runs them) and counts the samples whose verdicts or
 statuses differ between the two orders.
@@ -325,6 +326,12 @@ def main() -> None:
         help="both tools start from empty caches (ground truth timed)",
     )
     parser.add_argument(
+        "--test-order",
+        choices=["fail-first", "given"],
+        default="fail-first",
+        help="codeloop's test order in its main runs (codeloop evaluate --test-order)",
+    )
+    parser.add_argument(
         "--also-given-order",
         action="store_true",
         help="also run codeloop (reference cached) with --test-order given, the dataset's "
@@ -367,13 +374,13 @@ def main() -> None:
             flush=True,
         )
 
-        common = ["--workers", str(workers), "--test-order", "fail-first"]
+        common = ["--workers", str(workers), "--test-order", args.test_order]
         if args.fixed_timeout:
             mode = ["--timeout", str(args.fixed_timeout), *common]
-            mode_name = f"fixed {args.fixed_timeout:g}s, fail-first"
+            mode_name = f"fixed {args.fixed_timeout:g}s, {args.test_order}"
         else:
             mode = ["--calibrated", *common]
-            mode_name = "calibrated, fail-first"
+            mode_name = f"calibrated, {args.test_order}"
         print(f"running codeloop ({mode_name}) ...", flush=True)
         cl = run_codeloop(samples_path, dataset, workdir, mode, cl_env, "first")
         cl_warm = None
@@ -381,7 +388,7 @@ def main() -> None:
             print("running codeloop again (reference outputs cached) ...", flush=True)
             cl_warm = run_codeloop(samples_path, dataset, workdir, mode, cl_env, "warm")
         cl_given = None
-        if args.also_given_order:
+        if args.also_given_order and args.test_order != "given":
             print("running codeloop with --test-order given ...", flush=True)
             given_mode = [*mode[:-1], "given"]  # the same options in the dataset's order
             cl_given = run_codeloop(samples_path, dataset, workdir, given_mode, cl_env, "given")
