@@ -540,7 +540,6 @@ async def _execute(
             store.record(
                 eval_key, sample.task_id, sample.index, sha, result, group_verdicts(task, result)
             )
-            reused += 0
             if progress:
                 progress("evaluate", 1, total)
             continue
