@@ -22,87 +22,157 @@ from typing import TYPE_CHECKING, Any, cast
 from codeloop.registry import DATASETS, PROVIDERS, STRATEGIES, dataset, provider, strategy
 
 if TYPE_CHECKING:
+    from codeloop.extract import extract_code
+    from codeloop.feedback.render import render as render_feedback
+    from codeloop.feedback.tests import describe_test, tests_feedback
+    from codeloop.feedback.trace import RuntimeTrace, TraceStep, ldb_value_string
     from codeloop.models.base import Backend
     from codeloop.runs.evaluate import EvaluationReport
     from codeloop.runs.run import RunReport
     from codeloop.strategies.base import (
         Answers,
         BudgetExceeded,
+        ExecutionInfraError,
         Solution,
         SolveContext,
         Strategy,
+        failing_count,
+        passed_count,
         run_guarded,
     )
-    from codeloop.strategies.common import parse_settings
+    from codeloop.strategies.common import (
+        assertion_test,
+        at_least,
+        chat_assertions,
+        parse_settings,
+        record_program,
+        sampling_for,
+    )
     from codeloop.types import (
         Budget,
+        Compare,
+        Completion,
         ExecResult,
+        Feedback,
         GenerationRequest,
         Limits,
         Message,
+        Node,
         ProblemView,
         Sampling,
+        Status,
         Task,
+        TaskKind,
         TestCase,
         TestKind,
+        TestOutcome,
+        Usage,
     )
 
 __all__ = [
-    "DATASETS",
-    "PROVIDERS",
-    "STRATEGIES",
     "Answers",
     "Budget",
     "BudgetExceeded",
+    "Compare",
+    "Completion",
+    "DATASETS",
     "ExecResult",
+    "ExecutionInfraError",
+    "Feedback",
     "GenerationRequest",
     "Limits",
     "Message",
+    "Node",
+    "PROVIDERS",
     "ProblemView",
+    "RuntimeTrace",
+    "STRATEGIES",
     "Sampling",
     "Solution",
     "SolveContext",
+    "Status",
     "Strategy",
     "Task",
+    "TaskKind",
     "TestCase",
     "TestKind",
+    "TestOutcome",
+    "TraceStep",
+    "Usage",
+    "assertion_test",
+    "at_least",
+    "chat_assertions",
     "dataset",
+    "describe_test",
     "evaluate",
+    "extract_code",
+    "failing_count",
+    "ldb_value_string",
     "parse_settings",
+    "passed_count",
     "provider",
+    "record_program",
+    "render_feedback",
     "run",
     "run_guarded",
+    "sampling_for",
     "strategy",
+    "tests_feedback",
 ]
 
 
 # The helpers a strategy author needs, imported on first use (`codeloop.SolveContext`).
+# A value "module:attribute" publishes the attribute under another name.
 _LAZY = {
     "Answers": "codeloop.strategies.base",
     "BudgetExceeded": "codeloop.strategies.base",
+    "ExecutionInfraError": "codeloop.strategies.base",
     "Solution": "codeloop.strategies.base",
     "SolveContext": "codeloop.strategies.base",
     "Strategy": "codeloop.strategies.base",
+    "failing_count": "codeloop.strategies.base",
+    "passed_count": "codeloop.strategies.base",
     "run_guarded": "codeloop.strategies.base",
+    "assertion_test": "codeloop.strategies.common",
+    "at_least": "codeloop.strategies.common",
+    "chat_assertions": "codeloop.strategies.common",
     "parse_settings": "codeloop.strategies.common",
+    "record_program": "codeloop.strategies.common",
+    "sampling_for": "codeloop.strategies.common",
+    "extract_code": "codeloop.extract",
+    "describe_test": "codeloop.feedback.tests",
+    "tests_feedback": "codeloop.feedback.tests",
+    "render_feedback": "codeloop.feedback.render:render",
+    "RuntimeTrace": "codeloop.feedback.trace",
+    "TraceStep": "codeloop.feedback.trace",
+    "ldb_value_string": "codeloop.feedback.trace",
     "Budget": "codeloop.types",
+    "Compare": "codeloop.types",
+    "Completion": "codeloop.types",
     "ExecResult": "codeloop.types",
+    "Feedback": "codeloop.types",
     "GenerationRequest": "codeloop.types",
     "Limits": "codeloop.types",
     "Message": "codeloop.types",
+    "Node": "codeloop.types",
     "ProblemView": "codeloop.types",
     "Sampling": "codeloop.types",
+    "Status": "codeloop.types",
     "Task": "codeloop.types",
+    "TaskKind": "codeloop.types",
     "TestCase": "codeloop.types",
     "TestKind": "codeloop.types",
+    "TestOutcome": "codeloop.types",
+    "Usage": "codeloop.types",
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    where = _LAZY.get(name)
+    if where is None:
         raise AttributeError(f"module 'codeloop' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    module, _, attribute = where.partition(":")
+    value = getattr(importlib.import_module(module), attribute or name)
     globals()[name] = value
     return value
 

@@ -45,6 +45,7 @@ from codeloop.types import (
     ProblemView,
     Sampling,
     Status,
+    TaskKind,
     TestCase,
     TestSuite,
     Usage,
@@ -181,7 +182,7 @@ class SolveContext:
         self._executions_started = 0
         # suites by the identity of the tests tuple: a suite's key is computed once and the
         # sandbox receives each suite once, so strategies pass the same tuple again
-        self._suites: dict[int, tuple[tuple[TestCase, ...], TestSuite]] = {}
+        self._suites: dict[tuple[int, str | None], tuple[tuple[TestCase, ...], TestSuite]] = {}
 
     # ------------------------------------------------------------------------ budget
 
@@ -257,23 +258,29 @@ class SolveContext:
         label: str = "",
         limits: Limits | None = None,
         details: bool = True,
+        entry_point: str | None = None,
+        record: bool = False,
     ) -> ExecResult:
         """Run `program` on `tests` (visible or strategy-made); records an "execution" node
         under `parent`.  `limits` replaces the run's limits (a strategy's own time limit
         for its generated tests); `details=False` leaves out failing tests' expected and
-        actual texts and tracebacks (a strategy that only counts passes).  Raises
-        BudgetExceeded before an execution the budget does not allow, ExecutionInfraError
-        when the sandbox itself failed."""
+        actual texts and tracebacks (a strategy that only counts passes).  `entry_point`
+        calls another function of the program than the problem's (an input generator the
+        model wrote); `record=True` compares nothing and returns the values the calls
+        returned in `ExecResult.actual_values` (plain builtins; None where a call failed).
+        Raises BudgetExceeded before an execution the budget does not allow,
+        ExecutionInfraError when the sandbox itself failed."""
         self._check_execution()
         self._executions_started += 1
-        suite = self._suite(tests)
+        suite = self._suite(tests, entry_point)
         result = await self._executor.run(
             ExecRequest(
                 program,
                 suite,
                 limits=limits or self.exec_limits,
-                fail_fast=fail_fast,
+                fail_fast=fail_fast and not record,
                 details=details,
+                record_only=record,
             )
         )
         cost = Usage(executions=1)
@@ -303,15 +310,17 @@ class SolveContext:
         )
         return result
 
-    def _suite(self, tests: Sequence[TestCase]) -> TestSuite:
+    def _suite(self, tests: Sequence[TestCase], entry_point: str | None = None) -> TestSuite:
+        entry = entry_point if entry_point is not None else self.view.entry_point
         if isinstance(tests, tuple):
-            cached = self._suites.get(id(tests))
+            cached = self._suites.get((id(tests), entry))
             if cached is not None and cached[0] is tests:
                 return cached[1]
         frozen = tuple(tests)
-        suite = TestSuite(tests=frozen, entry_point=self.view.entry_point, kind=self.view.kind)
+        kind = self.view.kind if entry_point is None else TaskKind.FUNCTION
+        suite = TestSuite(tests=frozen, entry_point=entry, kind=kind)
         if isinstance(tests, tuple):
-            self._suites[id(tests)] = (tests, suite)
+            self._suites[(id(tests), entry)] = (tests, suite)
         return suite
 
     # ------------------------------------------------------------------------- trace
