@@ -8,6 +8,9 @@ ask the model, what to run, when to stop, how to rank); the context does the boo
 - `ctx.execute(program, tests)` runs a program on tests in the sandbox (only the view's
   visible tests or tests the strategy made itself ever reach it), counts the execution and
   records it in the trace;
+- `await ctx.trace(program, test)` (also `ctx.trace_run`) runs a program on one test under
+  a tracer in the same sandbox and returns its runtime trace (blocks, lines, calls,
+  variables; `feedback.trace`), counted and recorded as one execution;
 - `ctx.record(kind, content, ...)` appends a trace node (program, generated_test, feedback,
   reflection, explanation, ranking, ...), with the usage that produced it.
 
@@ -26,6 +29,7 @@ programs found so far and says what went wrong in `error`, never a disguised ans
 
 from __future__ import annotations
 
+import ast
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,6 +37,14 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 
+from codeloop.feedback.trace import (
+    PROBE_ENTRY,
+    RuntimeTrace,
+    probe_program,
+    probe_spec,
+    trace_call,
+    trace_of_result,
+)
 from codeloop.models.base import Backend, ModelError, PromptMode, declared_prompt_mode
 from codeloop.types import (
     Budget,
@@ -47,6 +59,7 @@ from codeloop.types import (
     Status,
     TaskKind,
     TestCase,
+    TestKind,
     TestSuite,
     Usage,
 )
@@ -60,6 +73,7 @@ __all__ = [
     "SolveContext",
     "Strategy",
     "TieGroup",
+    "TraceNodes",
     "failing_count",
     "gather_all",
     "passed_count",
@@ -95,6 +109,8 @@ class Solution:
     no_consensus: bool = False
 
     def __post_init__(self) -> None:
+        if type(self.trace) is not tuple:  # `ctx.trace` is a callable tuple: keep the nodes
+            object.__setattr__(self, "trace", tuple(self.trace))
         check_tie_groups(self.tie_groups, self.no_consensus, len(self.programs))
 
 
@@ -310,6 +326,108 @@ class SolveContext:
         )
         return result
 
+    async def trace_run(
+        self,
+        program: str,
+        test: TestCase,
+        *,
+        parent: int | None = None,
+        limits: Limits | None = None,
+        label: str = "",
+    ) -> RuntimeTrace:
+        """Run `program` on one test (visible or strategy-made) under a tracer, in the
+        sandbox with the run's limits (or `limits`), and return what it did: the basic
+        blocks, lines and calls it ran with the variables around them (`RuntimeTrace`).
+
+        Counts as one execution and records one "execution" node (``traced=True``).  A
+        program that does not parse, or a test with no call to trace (stdin/stdout tasks,
+        an assert without a call), comes back as such without running (not counted).
+        Raises BudgetExceeded before a run the budget does not allow, ExecutionInfraError
+        when the sandbox itself failed."""
+        try:
+            ast.parse(program)
+        except SyntaxError as exc:
+            where = f" (line {exc.lineno})" if exc.lineno else ""
+            return self._traced_without_run(
+                RuntimeTrace(status="syntax_error", message=f"SyntaxError: {exc.msg}{where}"),
+                parent,
+                label,
+            )
+        call = trace_call(test, self.view.entry_point, self.view.kind)
+        if isinstance(call, str):
+            return self._traced_without_run(
+                RuntimeTrace(status="no_call", message=call), parent, label
+            )
+        self._check_execution()
+        self._executions_started += 1
+        run_limits = limits or self.exec_limits
+        probe_test = TestCase(
+            kind=TestKind.CALL,
+            args=(program, probe_spec(call, test, run_limits), call.args),
+            time_limit_s=test.time_limit_s,
+            source=test.source,
+        )
+        suite = TestSuite(tests=(probe_test,), entry_point=PROBE_ENTRY, kind=TaskKind.FUNCTION)
+        result = await self._executor.run(
+            ExecRequest(
+                probe_program(),
+                suite,
+                limits=run_limits,
+                fail_fast=False,
+                details=True,
+                record_only=True,
+            )
+        )
+        cost = Usage(executions=1)
+        self._usage = self._usage + cost
+        if result.status is Status.INFRA_ERROR or result.infra_error:
+            self.record(
+                "execution",
+                f"traced run: sandbox failure: {result.infra_error}",
+                parent=parent,
+                usage=cost,
+                status=result.status.value,
+                infra_error=result.infra_error,
+                traced=True,
+            )
+            raise ExecutionInfraError(result.infra_error or "the sandbox failed to run the program")
+        runtime = trace_of_result(program, result)
+        self._record_trace(runtime, parent, label, cost, executed=True)
+        return runtime
+
+    def _traced_without_run(
+        self, runtime: RuntimeTrace, parent: int | None, label: str
+    ) -> RuntimeTrace:
+        self._record_trace(runtime, parent, label, Usage(), executed=False)
+        return runtime
+
+    def _record_trace(
+        self,
+        runtime: RuntimeTrace,
+        parent: int | None,
+        label: str,
+        cost: Usage,
+        *,
+        executed: bool,
+    ) -> None:
+        steps = len(runtime.steps_block)
+        summary = f"traced run: {runtime.status}, {steps} block steps"
+        if runtime.message:
+            summary += f" ({runtime.message[:200]})"
+        self.record(
+            "execution",
+            summary,
+            parent=parent,
+            usage=cost,
+            traced=True,
+            executed=executed,
+            status=runtime.status,
+            steps=steps,
+            line_steps=len(runtime.steps_line),
+            dropped=runtime.dropped,
+            label=label,
+        )
+
     def _suite(self, tests: Sequence[TestCase], entry_point: str | None = None) -> TestSuite:
         entry = entry_point if entry_point is not None else self.view.entry_point
         if isinstance(tests, tuple):
@@ -351,12 +469,43 @@ class SolveContext:
         return node_id
 
     @property
-    def trace(self) -> tuple[Node, ...]:
-        return tuple(self._nodes)
+    def trace(self) -> TraceNodes:
+        """The trace so far (a tuple of nodes); also callable: ``await ctx.trace(program,
+        test, ...)`` is `trace_run`, a traced execution."""
+        return TraceNodes(self._nodes, self.trace_run)
 
     @property
     def usage(self) -> Usage:
         return self._usage
+
+
+class TraceNodes(tuple[Node, ...]):
+    """A context's trace nodes, a plain tuple to read, and callable to make a runtime trace:
+    ``ctx.trace[-1]`` is the last node, ``await ctx.trace(program, test)`` runs
+    `SolveContext.trace_run`.  A `Solution` keeps only the tuple; pickled, it is a tuple."""
+
+    _run: Callable[..., Awaitable[RuntimeTrace]]
+
+    def __new__(
+        cls, nodes: Sequence[Node], run: Callable[..., Awaitable[RuntimeTrace]]
+    ) -> TraceNodes:
+        self = super().__new__(cls, nodes)
+        self._run = run
+        return self
+
+    async def __call__(
+        self,
+        program: str,
+        test: TestCase,
+        *,
+        parent: int | None = None,
+        limits: Limits | None = None,
+        label: str = "",
+    ) -> RuntimeTrace:
+        return await self._run(program, test, parent=parent, limits=limits, label=label)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (tuple, (tuple(self),))
 
 
 @dataclass
