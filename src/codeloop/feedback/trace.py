@@ -109,7 +109,9 @@ class RuntimeTrace:
 
     status: TraceStatus
     message: str = ""  # the exception, timeout or crash, as a person reads it
-    output: str = ""  # what the call returned, as `print` shows it (LDB's real output)
+    # what the call returned, as `print` shows it (LDB's real output; 1000 characters or
+    # more kept as first 500 + "..." + last 500); for an exception, str(exception)
+    output: str = ""
     steps_block: tuple[TraceStep, ...] = ()
     steps_line: tuple[TraceStep, ...] = ()
     steps_function: tuple[TraceStep, ...] = ()

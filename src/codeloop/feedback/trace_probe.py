@@ -300,9 +300,12 @@ def _prepare(namespace: dict[str, Any], spec: dict[str, Any], args: Any) -> Any:
         return lambda: function(*call_args)
     scope = dict(namespace)
     context = str(spec.get("context") or "")
-    if context:
+    if context:  # the task's helpers, where the program lacks them; optional
         extra: dict[str, Any] = {"__builtins__": builtins}
-        exec(compile(context, "<context>", "exec", dont_inherit=True), extra)
+        try:
+            exec(compile(context, "<context>", "exec", dont_inherit=True), extra)
+        except Exception:
+            pass
         for name, value in extra.items():
             scope.setdefault(name, value)
     if "candidate" not in scope and entry in namespace:
