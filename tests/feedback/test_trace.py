@@ -610,3 +610,13 @@ async def test_a_hostile_program_is_contained_traced_as_untraced(executor: Any, 
         # the program may switch the tracer off: it loses its own steps, nothing else
         assert traced.output == "2" == str(untraced.actual_values[0])
         assert [s.lines for s in traced.steps("block")] == [(3,)]
+
+
+async def test_the_node_goes_under_its_parent_with_its_label(executor: Any) -> None:
+    ctx = context(executor)
+    program_node = ctx.record("program", LOOP)
+    tracer: Any = ctx.trace  # how a plugin calls it: the trace nodes are callable
+    trace = await tracer(LOOP, call(1), parent=program_node, label="ldb")
+    node = ctx.trace[-1]
+    assert (node.parent, node.metadata["label"]) == (program_node, "ldb")
+    assert node.metadata["steps"] == len(trace.steps_block) > 0
