@@ -258,6 +258,8 @@ def test_cutting_each_value_keeps_ldbs_joined_string() -> None:
         10**2000,
         None,
         {1, 2, 3},
+        set(range(0, 3000, 7)),
+        frozenset(str(i) for i in range(500)),
     ],
 )
 def test_rendering_the_ends_of_a_long_value_is_exact(value: Any) -> None:

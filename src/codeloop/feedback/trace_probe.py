@@ -73,8 +73,8 @@ def _dict_item(pair: Any) -> str:
 
 def render(value: Any, limit: int = VALUE_LIMIT, keep: int = VALUE_KEEP) -> str:
     """``str(value)``, cut to first `keep` + "..." + last `keep` characters when it has
-    `limit` characters or more; long lists, tuples and dicts are rendered only at their
-    ends (the same text, in time that does not grow with their length)."""
+    `limit` characters or more; long lists, tuples, dicts and sets are rendered only at
+    their ends (the same text, in time that does not grow with their length)."""
     try:
         cls = type(value)
         if cls is str:
@@ -92,6 +92,12 @@ def render(value: Any, limit: int = VALUE_LIMIT, keep: int = VALUE_KEEP) -> str:
                     head = _edge(iter(value), opening, closing, keep, repr, False)
                     last = _edge(reversed(value), opening, closing, keep, repr, True)
                 return head + "..." + last
+        if (cls is set or cls is frozenset) and len(value) >= limit:
+            items = list(value)  # the order str() shows them in; no item rendered yet
+            opening, closing = ("{", "}") if cls is set else ("frozenset({", "})")
+            head = _edge(iter(items), opening, closing, keep, repr, False)
+            last = _edge(reversed(items), opening, closing, keep, repr, True)
+            return head + "..." + last
         return _cut(str(value), limit, keep)
     except BaseException:
         return "<unprintable>"
