@@ -4,7 +4,6 @@ they are cut into, LDB's value rule and LDB's cuts."""
 from __future__ import annotations
 
 import os
-import pickle
 import random
 import textwrap
 import uuid
@@ -28,7 +27,7 @@ from codeloop.feedback.trace import (
 )
 from codeloop.feedback.trace_probe import joined, render
 from codeloop.models import MockBackend
-from codeloop.strategies import BudgetExceeded, ExecutionInfraError, Solution, SolveContext
+from codeloop.strategies import BudgetExceeded, ExecutionInfraError, SolveContext
 from codeloop.types import (
     Budget,
     ExecRequest,
@@ -85,7 +84,7 @@ LOOP = program("""
 
 async def test_a_loop_repeats_its_blocks(executor: Any) -> None:
     ctx = context(executor)
-    trace = await ctx.trace(LOOP, call(3))
+    trace = await ctx.trace_run(LOOP, call(3))
     assert trace.status == "ok"
     assert trace.output == "3"
     steps = trace.steps("block", 100)
@@ -136,11 +135,11 @@ BRANCH = program("""
 
 async def test_only_the_taken_branch_runs(executor: Any) -> None:
     ctx = context(executor)
-    trace = await ctx.trace(BRANCH, call(-5))
+    trace = await ctx.trace_run(BRANCH, call(-5))
     ran = {line for s in trace.steps("block", 100) for line in s.lines}
     assert ran == {2, 4, 5, 8}  # neither the if's body (3) nor the else's (7)
     assert trace.output == "-1"
-    positive = await ctx.trace(BRANCH, call(2))
+    positive = await ctx.trace_run(BRANCH, call(2))
     assert {line for s in positive.steps("block", 100) for line in s.lines} == {2, 3, 8}
 
 
@@ -152,7 +151,7 @@ async def test_an_exception_keeps_the_steps_up_to_the_raise(executor: Any) -> No
                 total += 10 // x
             return total
     """)
-    trace = await context(executor).trace(source, call([5, 2, 0, 1]))
+    trace = await context(executor).trace_run(source, call([5, 2, 0, 1]))
     assert trace.status == "exception"
     assert trace.message == "ZeroDivisionError: integer division or modulo by zero"
     assert trace.output == "integer division or modulo by zero"  # str(exception), as LDB shows
@@ -171,7 +170,7 @@ async def test_recursion_shows_its_depth(executor: Any) -> None:
                 return 1
             return n * f(n - 1)
     """)
-    trace = await context(executor).trace(source, call(4))
+    trace = await context(executor).trace_run(source, call(4))
     assert trace.output == "24"
     steps = trace.steps("block", 100)
     # a caller's step ends where its callee starts; the callee's steps come one deeper
@@ -198,7 +197,7 @@ async def test_generators_and_nested_helpers(executor: Any) -> None:
 
             return sum(gen(n)) + sum([square(j) for j in range(2)])
     """)
-    trace = await context(executor).trace(source, call(3))
+    trace = await context(executor).trace_run(source, call(3))
     assert trace.status == "ok"
     assert trace.output == str(0 + 1 + 4 + 0 + 1)
     steps = trace.steps("block", 200)
@@ -219,7 +218,7 @@ async def test_huge_values_follow_ldbs_rule(executor: Any) -> None:
             text = "ab" * n
             return len(big)
     """)
-    trace = await context(executor).trace(source, call(100_000))
+    trace = await context(executor).trace_run(source, call(100_000))
     assert trace.status == "ok"
     last = trace.steps("block")[-1]
     full = [
@@ -278,20 +277,20 @@ def test_an_unprintable_value_is_marked() -> None:
 
 async def test_a_syntax_error_comes_back_as_such_without_running(executor: Any) -> None:
     ctx = context(executor)
-    trace = await ctx.trace("def f(x):\n    return (x\n", call(1))
+    trace = await ctx.trace_run("def f(x):\n    return (x\n", call(1))
     assert trace.status == "syntax_error"
     assert trace.message.startswith("SyntaxError:")
     assert ctx.usage.executions == 0
     assert ctx.trace[-1].metadata["status"] == "syntax_error"
     assert ctx.trace[-1].metadata["executed"] is False
     # parses, but does not compile: found in the sandbox
-    late = await ctx.trace("def f(x):\n    return x\nreturn 1\n", call(1))
+    late = await ctx.trace_run("def f(x):\n    return x\nreturn 1\n", call(1))
     assert late.status == "syntax_error"
     assert ctx.usage.executions == 1
 
 
 async def test_a_failure_while_loading_is_an_exception(executor: Any) -> None:
-    trace = await context(executor).trace("x = 1 / 0\ndef f(a):\n    return a\n", call(1))
+    trace = await context(executor).trace_run("x = 1 / 0\ndef f(a):\n    return a\n", call(1))
     assert trace.status == "exception"
     assert trace.message.startswith("ZeroDivisionError: division by zero")
     assert "while loading" in trace.message
@@ -312,7 +311,7 @@ async def test_an_endless_loop_times_out_with_its_steps(executor: Any) -> None:
         Budget(),
         exec_limits=Limits(time_s=1.0),
     )
-    trace = await ctx.trace(source, call(1))
+    trace = await ctx.trace_run(source, call(1))
     assert trace.status == "timeout"
     assert "did not finish" in trace.message
     assert trace.dropped > 0
@@ -321,13 +320,13 @@ async def test_an_endless_loop_times_out_with_its_steps(executor: Any) -> None:
     assert steps[0].lines == (2,)
     assert {s.lines for s in steps[1:]} <= {(3,), (4,)}
     # a program stuck outside Python lines (a sleep) is ended by the sandbox: still a timeout
-    asleep = await ctx.trace("import time\ndef f(n):\n    time.sleep(60)\n", call(1))
+    asleep = await ctx.trace_run("import time\ndef f(n):\n    time.sleep(60)\n", call(1))
     assert asleep.status == "timeout"
     assert asleep.message
 
 
 async def test_a_long_run_keeps_its_head_and_tail(executor: Any) -> None:
-    trace = await context(executor).trace(LOOP, call(3 * MAX_EVENTS))
+    trace = await context(executor).trace_run(LOOP, call(3 * MAX_EVENTS))
     assert trace.status == "ok"
     assert trace.dropped > 0
     assert trace.metadata["events"] == 2 * MAX_EVENTS + trace.dropped
@@ -348,7 +347,7 @@ async def test_a_test_given_as_assert_text_traces_its_call(executor: Any) -> Non
     as_code = TestCase(
         TestKind.CODE, code="assert add(1, 2) == 3\n", source="assert add(1, 2) == 3"
     )
-    trace = await ctx.trace(ADD, as_code)
+    trace = await ctx.trace_run(ADD, as_code)
     assert trace.status == "ok"
     assert trace.output == "-1"
     assert trace.steps("block")[0].before == "a=1\tb=2"
@@ -357,12 +356,12 @@ async def test_a_test_given_as_assert_text_traces_its_call(executor: Any) -> Non
         code="def check(candidate):\n    assert candidate(5, 1) == 6\n",
         source="check(candidate)",
     )
-    trace = await ctx.trace(ADD, humaneval)
+    trace = await ctx.trace_run(ADD, humaneval)
     assert trace.output == "4"
     # the left side of the comparison, as LDB prints it
     wrapped = TestCase(TestKind.CODE, source="assert abs(add(1, 3)) == 2")
-    assert (await ctx.trace(ADD, wrapped)).output == "2"
-    assert (await ctx.trace(ADD, TestCase(TestKind.CODE, source="assert True"))).status == (
+    assert (await ctx.trace_run(ADD, wrapped)).output == "2"
+    assert (await ctx.trace_run(ADD, TestCase(TestKind.CODE, source="assert True"))).status == (
         "no_call"
     )
 
@@ -389,7 +388,7 @@ def test_which_call_a_test_makes() -> None:
 async def test_stdio_tasks_are_not_traced(executor: Any) -> None:
     view = ProblemView("demo/io", "", None, TaskKind.STDIO, ())
     ctx = SolveContext(view, MockBackend([]), executor, Budget())
-    trace = await ctx.trace("print(input())\n", TestCase(TestKind.STDIO, stdin="1\n"))
+    trace = await ctx.trace_run("print(input())\n", TestCase(TestKind.STDIO, stdin="1\n"))
     assert trace.status == "no_call"
     assert trace.message
     assert ctx.usage.executions == 0
@@ -398,11 +397,11 @@ async def test_stdio_tasks_are_not_traced(executor: Any) -> None:
 async def test_a_traced_run_counts_as_one_execution(executor: Any) -> None:
     ctx = context(executor, budget=Budget(executions=2))
     await ctx.execute(LOOP, (call(2),))
-    await ctx.trace(LOOP, call(2))
+    await ctx.trace_run(LOOP, call(2))
     assert ctx.usage.executions == 2
     assert [n.usage.executions for n in ctx.trace] == [1, 1]
     with pytest.raises(BudgetExceeded, match="executions"):
-        await ctx.trace(LOOP, call(2))
+        await ctx.trace_run(LOOP, call(2))
     assert len(ctx.trace) == 2  # refused before running: nothing recorded
 
 
@@ -413,18 +412,9 @@ async def test_a_sandbox_failure_is_an_infra_error() -> None:
 
     ctx = context(Broken())
     with pytest.raises(ExecutionInfraError, match="worker stopped"):
-        await ctx.trace(LOOP, call(1))
+        await ctx.trace_run(LOOP, call(1))
     assert ctx.trace[-1].metadata["infra_error"] == "worker stopped"
     assert ctx.usage.executions == 1
-
-
-async def test_a_solution_keeps_the_nodes_as_a_plain_tuple(executor: Any) -> None:
-    ctx = context(executor)
-    ctx.record("note", "x")
-    solution = Solution(programs=("p",), trace=ctx.trace, usage=ctx.usage)
-    assert type(solution.trace) is tuple
-    assert type(pickle.loads(pickle.dumps(ctx.trace))) is tuple
-    assert ctx.trace == solution.trace
 
 
 # ------------------------------------------------------------------------- LDB's cuts
@@ -593,7 +583,7 @@ async def test_a_hostile_program_is_contained_traced_as_untraced(executor: Any, 
     arg: Any = path if name == "write_outside" else 1
     ctx = context(executor)
     untraced = await ctx.execute(HOSTILE[name], (call(arg),), record=True)
-    traced = await ctx.trace(HOSTILE[name], call(arg))
+    traced = await ctx.trace_run(HOSTILE[name], call(arg))
     assert not os.path.exists(path)
     expected = {
         "socket": "exception",
@@ -617,8 +607,7 @@ async def test_a_hostile_program_is_contained_traced_as_untraced(executor: Any, 
 async def test_the_node_goes_under_its_parent_with_its_label(executor: Any) -> None:
     ctx = context(executor)
     program_node = ctx.record("program", LOOP)
-    tracer: Any = ctx.trace  # how a plugin calls it: the trace nodes are callable
-    trace = await tracer(LOOP, call(1), parent=program_node, label="ldb")
+    trace = await ctx.trace_run(LOOP, call(1), parent=program_node, label="ldb")
     node = ctx.trace[-1]
     assert (node.parent, node.metadata["label"]) == (program_node, "ldb")
     assert node.metadata["steps"] == len(trace.steps_block) > 0

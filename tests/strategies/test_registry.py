@@ -48,7 +48,10 @@ async def test_the_four_strategies_find_the_right_program(name, executor):
 
 
 def test_unknown_name_lists_the_names():
-    with pytest.raises(ValueError, match="codet, reflexion, sample, self_debug"):
+    # built-ins and the installed plugins (entry points), sorted
+    with pytest.raises(
+        ValueError, match="agentcoder, codet, ldb, pgs, reflexion, sample, self_debug"
+    ):
         make_strategy("mcts")
 
 

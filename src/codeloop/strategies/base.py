@@ -8,7 +8,7 @@ ask the model, what to run, when to stop, how to rank); the context does the boo
 - `ctx.execute(program, tests)` runs a program on tests in the sandbox (only the view's
   visible tests or tests the strategy made itself ever reach it), counts the execution and
   records it in the trace;
-- `await ctx.trace(program, test)` (also `ctx.trace_run`) runs a program on one test under
+- `await ctx.trace_run(program, test)` runs a program on one test under
   a tracer in the same sandbox and returns its runtime trace (blocks, lines, calls,
   variables; `feedback.trace`), counted and recorded as one execution;
 - `ctx.record(kind, content, ...)` appends a trace node (program, generated_test, feedback,
@@ -73,7 +73,6 @@ __all__ = [
     "SolveContext",
     "Strategy",
     "TieGroup",
-    "TraceNodes",
     "failing_count",
     "gather_all",
     "passed_count",
@@ -109,8 +108,6 @@ class Solution:
     no_consensus: bool = False
 
     def __post_init__(self) -> None:
-        if type(self.trace) is not tuple:  # `ctx.trace` is a callable tuple: keep the nodes
-            object.__setattr__(self, "trace", tuple(self.trace))
         check_tie_groups(self.tie_groups, self.no_consensus, len(self.programs))
 
 
@@ -469,43 +466,12 @@ class SolveContext:
         return node_id
 
     @property
-    def trace(self) -> TraceNodes:
-        """The trace so far (a tuple of nodes); also callable: ``await ctx.trace(program,
-        test, ...)`` is `trace_run`, a traced execution."""
-        return TraceNodes(self._nodes, self.trace_run)
+    def trace(self) -> tuple[Node, ...]:
+        return tuple(self._nodes)
 
     @property
     def usage(self) -> Usage:
         return self._usage
-
-
-class TraceNodes(tuple[Node, ...]):
-    """A context's trace nodes, a plain tuple to read, and callable to make a runtime trace:
-    ``ctx.trace[-1]`` is the last node, ``await ctx.trace(program, test)`` runs
-    `SolveContext.trace_run`.  A `Solution` keeps only the tuple; pickled, it is a tuple."""
-
-    _run: Callable[..., Awaitable[RuntimeTrace]]
-
-    def __new__(
-        cls, nodes: Sequence[Node], run: Callable[..., Awaitable[RuntimeTrace]]
-    ) -> TraceNodes:
-        self = super().__new__(cls, nodes)
-        self._run = run
-        return self
-
-    async def __call__(
-        self,
-        program: str,
-        test: TestCase,
-        *,
-        parent: int | None = None,
-        limits: Limits | None = None,
-        label: str = "",
-    ) -> RuntimeTrace:
-        return await self._run(program, test, parent=parent, limits=limits, label=label)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (tuple, (tuple(self),))
 
 
 @dataclass
