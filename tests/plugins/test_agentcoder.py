@@ -260,3 +260,38 @@ def test_settings_are_checked():
     with pytest.raises(ValueError, match="no setting"):
         make_strategy("agentcoder", fixes=3)
     assert codeloop.STRATEGIES["agentcoder"].settings is AgentCoderSettings  # type: ignore[attr-defined]
+
+
+@pytest.mark.anyio
+async def test_released_answer_is_the_last_epochs_choice_even_a_worse_one(executor):
+    # epoch 0: a right program passes both blocks (2 < 3); epoch 1: only wrong programs
+    backend = by_purpose([RIGHT, WRONG, WRONG, WRONG], [ONE_RIGHT] * 4)
+    solution = await solve(
+        backend, executor, variant="released", programs=2, test_blocks=2, epochs=1
+    )
+    rankings = [n for n in solution.trace if n.kind == "ranking"]
+    assert [r.metadata["scores"] for r in rankings] == [[2, 0], [0, 0]]
+    assert solution.programs == ("def add(a, b):\n    return a - b\n",)  # as HEAD does
+
+
+@pytest.mark.anyio
+async def test_without_an_entry_point_no_designer_is_asked(executor):
+    view = ProblemView("demo/echo", "Print the input.", None, TaskKind.STDIO, ())
+    program = "```python\nprint(input())\n```"
+    paper = by_purpose([program], [])
+    solution = await solve(paper, executor, view=view)
+    assert [r.purpose for r in paper.requests] == ["code"] and solution.programs
+    released = by_purpose([program] * 5, [])
+    solution = await solve(released, executor, view=view, variant="released")
+    assert [r.purpose for r in released.requests] == ["code"] * 5
+    assert solution.usage.executions == 0 and solution.error == ""
+
+
+@pytest.mark.anyio
+async def test_a_program_that_hangs_is_fed_back_as_timed_out(executor):
+    hangs = fenced("while True:\n        pass")
+    backend = by_purpose([hangs, RIGHT], [GOOD_BLOCK])
+    solution = await solve(backend, executor, block_time_limit_s=0.3)
+    fix = backend.requests[2].messages[-1].content
+    assert "assert add(1, 2) == 3" in fix and "timed out" in fix
+    assert solution.programs == ("def add(a, b):\n    return a + b\n",)

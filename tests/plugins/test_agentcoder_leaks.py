@@ -79,6 +79,7 @@ class RecordingExecutor:
         return await self.inner.run(request)  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["paper", "released"])
 def test_nothing_reachable_from_the_context_holds_hidden_tests(variant):
     """Through a real run (hidden tests scored after each strategy): the context reaches no
