@@ -84,4 +84,32 @@ def test_unknown_style_and_bad_limit():
         render([FAIL], style="verbose")
     with pytest.raises(ValueError):
         render([FAIL], style="unit_test", max_items=0)
-    assert set(STYLES) == {"simple", "unit_test", "unit_test_explanation", "reflexion"}
+    assert set(STYLES) == {
+        "simple",
+        "unit_test",
+        "unit_test_explanation",
+        "reflexion",
+        "agentcoder",
+    }
+
+
+def test_agentcoder_keeps_the_assertion_message_and_shows_the_test_as_written():
+    designed = Feedback(
+        kind="test_failure",
+        test='assert add(2, 2) == 4, "two twos"',
+        expected="4",
+        actual="0",
+        message="AssertionError: two twos",
+    )
+    text = render([PASSED, designed], style="agentcoder", max_items=1)
+    assert text == (
+        'assert add(2, 2) == 4, "two twos"\nAssertionError: two twos\nExpected: 4\nActual: 0'
+    )
+    # an error names the exception; a test without a message still says AssertionError
+    assert "ZeroDivisionError: division by zero\nTraceback" in render([ERROR], style="agentcoder")
+    assert "\nAssertionError\n" in render([FAIL], style="agentcoder")
+    assert render([PASSED], style="agentcoder") == "All tests passed."
+    assert "sandbox worker stopped" not in render([INFRA, FAIL], style="agentcoder")
+    assert "(1 more failing tests not shown)" in render(
+        [FAIL, ERROR], style="agentcoder", max_items=1
+    )

@@ -12,6 +12,9 @@ Styles:
   explanation of its code, which the strategy asks for before showing this feedback.
 - ``reflexion`` (Reflexion's internal-test report): the tests that passed, then the tests
   that failed, each failing one followed by what the code produced.
+- ``agentcoder`` (AgentCoder's executor report): each failing test of the designed block as
+  written, then the error it raised, the assertion's message kept (AgentCoder's own code
+  reports only "failed: AssertionError"), then expected vs actual where the test compares.
 
 Failures that say nothing about the program (the sandbox broke) never reach a prompt.
 """
@@ -24,10 +27,23 @@ from typing import Literal
 from codeloop.feedback.tests import FAILURE_KINDS
 from codeloop.types import Feedback
 
-__all__ = ["STYLES", "Style", "render", "render_failure", "render_outcome_short"]
+__all__ = [
+    "STYLES",
+    "Style",
+    "render",
+    "render_agentcoder_failure",
+    "render_failure",
+    "render_outcome_short",
+]
 
-Style = Literal["simple", "unit_test", "unit_test_explanation", "reflexion"]
-STYLES: tuple[str, ...] = ("simple", "unit_test", "unit_test_explanation", "reflexion")
+Style = Literal["simple", "unit_test", "unit_test_explanation", "reflexion", "agentcoder"]
+STYLES: tuple[str, ...] = (
+    "simple",
+    "unit_test",
+    "unit_test_explanation",
+    "reflexion",
+    "agentcoder",
+)
 
 SIMPLE_WRONG = "The code above is wrong. Please fix it."
 SIMPLE_RIGHT = "The code above is correct."
@@ -138,11 +154,46 @@ def _reflexion(feedback: Sequence[Feedback], max_items: int) -> str:
     return "\n".join(lines).rstrip("\n")
 
 
+def render_agentcoder_failure(item: Feedback) -> str:
+    """One failing test as AgentCoder's executor reports it: the test as written, then the
+    error it raised (an assertion's ``AssertionError: <its message>``, which the strategy
+    puts in `message`), then expected vs actual where the test compares values."""
+    if item.kind == "syntax_error":
+        return render_failure(item)
+    lines = [item.test] if item.test else []
+    if item.kind == "test_failure":
+        lines.append(item.message or "AssertionError")
+        if item.expected:
+            lines.append(f"Expected: {item.expected}")
+        lines.append(f"Actual: {item.actual or '(a different result)'}")
+    elif item.kind == "error":
+        message = item.message or "an exception was raised"
+        lines.append(message)
+        if item.traceback and not message.startswith("AssertionError"):
+            lines += ["Traceback (most recent call last, trimmed):", item.traceback]
+    else:
+        lines.append(f"The code {_what_happened(item)}")
+    if item.stdout:
+        lines += ["Printed output:", item.stdout]
+    return "\n".join(lines)
+
+
+def _agentcoder(feedback: Sequence[Feedback], max_items: int) -> str:
+    failures = _failures(_relevant(feedback))
+    if not failures:
+        return "All tests passed."
+    parts = [render_agentcoder_failure(item) for item in failures[:max_items]]
+    if len(failures) > max_items:
+        parts.append(f"({len(failures) - max_items} more failing tests not shown)")
+    return "\n\n".join(parts)
+
+
 _RENDERERS: dict[str, Callable[[Sequence[Feedback], int], str]] = {
     "simple": _simple,
     "unit_test": _unit_test,
     "unit_test_explanation": _unit_test,
     "reflexion": _reflexion,
+    "agentcoder": _agentcoder,
 }
 
 
