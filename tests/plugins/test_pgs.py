@@ -331,13 +331,23 @@ async def test_calls_per_problem_at_defaults_match_the_official_bound(executor):
     )
     solution = await solve(worst, executor)
     counts = Counter(purposes(worst))
-    print(f"\npgs calls per problem at defaults, worst case: {len(worst.requests)} {dict(counts)}")
+    print(
+        f"\npgs calls per problem at defaults, worst case: {len(worst.requests)} {dict(counts)}"
+        f"; executions {solution.usage.executions}"
+    )
     assert counts == {"code": 1, "properties": 6, "inputs": 6, "repair": 10}
     assert len(worst.requests) == 23
     assert solution.usage.calls == 23 and usage_adds_up(solution)
+    # a pass: visible run, 3 screens, 3 generator runs, 1 check, 5 gates (each repair
+    # returns the same program, so the check is not run again)
+    assert solution.usage.executions == 2 * (1 + 3 + 3 + 1 + 5)
     best = MockBackend(by_purpose(code=RIGHT, properties=GOOD_PROPERTIES, inputs=GENERATOR))
-    await solve(best, executor)
-    print(f"pgs calls per problem at defaults, right first program: {len(best.requests)}")
+    easy = await solve(best, executor)
+    print(
+        f"pgs calls per problem at defaults, right first program: {len(best.requests)}"
+        f"; executions {easy.usage.executions}"
+    )
+    assert easy.usage.executions == 2 * (1 + 1 + 1 + 1)  # visible, screen, generator, check
     assert Counter(purposes(best)) == {"code": 1, "properties": 2, "inputs": 2}
 
 
