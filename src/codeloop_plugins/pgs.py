@@ -41,7 +41,7 @@ import json
 import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from codeloop import (
@@ -372,7 +372,6 @@ class _State:
     program: str
     raw: str
     node: int
-    notes: list[str] = field(default_factory=list)
 
 
 def _plain(value: Any, depth: int = 0) -> bool:
