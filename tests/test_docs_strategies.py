@@ -16,6 +16,7 @@ MODULES = {
     "reflexion": "codeloop.strategies.reflexion",
     "codet": "codeloop.strategies.codet",
     "agentcoder": "codeloop_plugins.agentcoder",
+    "pgs": "codeloop_plugins.pgs",
 }
 
 

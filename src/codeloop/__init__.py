@@ -24,6 +24,7 @@ from codeloop.registry import DATASETS, PROVIDERS, STRATEGIES, dataset, provider
 if TYPE_CHECKING:
     from codeloop.extract import extract_code
     from codeloop.feedback.render import render as render_feedback
+    from codeloop.feedback.render import render_property_feedback
     from codeloop.feedback.tests import describe_test, tests_feedback
     from codeloop.feedback.trace import RuntimeTrace, TraceStep, ldb_value_string
     from codeloop.models.base import Backend
@@ -113,6 +114,7 @@ __all__ = [
     "provider",
     "record_program",
     "render_feedback",
+    "render_property_feedback",
     "run",
     "run_guarded",
     "sampling_for",
@@ -143,6 +145,7 @@ _LAZY = {
     "describe_test": "codeloop.feedback.tests",
     "tests_feedback": "codeloop.feedback.tests",
     "render_feedback": "codeloop.feedback.render:render",
+    "render_property_feedback": "codeloop.feedback.render",
     "RuntimeTrace": "codeloop.feedback.trace",
     "TraceStep": "codeloop.feedback.trace",
     "ldb_value_string": "codeloop.feedback.trace",

@@ -21,7 +21,7 @@ Failures that say nothing about the program (the sandbox broke) never reach a pr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 from codeloop.feedback.tests import FAILURE_KINDS
@@ -34,6 +34,7 @@ __all__ = [
     "render_agentcoder_failure",
     "render_failure",
     "render_outcome_short",
+    "render_property_feedback",
 ]
 
 Style = Literal["simple", "unit_test", "unit_test_explanation", "reflexion", "agentcoder"]
@@ -210,3 +211,91 @@ def render(
     if max_items < 1:
         raise ValueError("max_items must be at least 1")
     return renderer(feedback, max_items)
+
+
+# ------------------------------------------------------------- property-based feedback (pgs)
+
+PROPERTY_MESSAGE_CAP = 700  # the violated property's assertion message
+PROPERTY_CHECKER_CAP = 500  # one property's checker code in the structured list
+PROPERTIES_SHOWN = 3
+PROPERTIES_CAP = 900  # the structured list as a whole
+
+
+def _capped(text: str, cap: int) -> str:
+    text = text.strip()
+    return text if len(text) <= cap else text[: cap - 3] + "..."
+
+
+def render_property_feedback(item: Feedback, properties: Sequence[Mapping[str, str]] = ()) -> str:
+    """The Property-Generated Solver's feedback on one failing case, the shortest known.
+
+    `item.kind`: ``property_violation`` (a property of the specification failed on a
+    generated or visible input: `test` is the call, `message` the property and its assertion
+    message, `actual` what the code returned), a visible test's failure (``test_failure``:
+    `test`, `expected`, `actual`), or any other failure kind (an error, a timeout) on the
+    case in `test`.  `properties`: the properties in force (each with "name", "reason",
+    "checker" and, for the violated one, "assertion_message"), the violated one first; at
+    most 3 are shown.  ``input_generator``: the tester's input generator failed (`message`
+    says how, `traceback` where).
+    """
+    if item.kind == "input_generator":
+        lines = ["The input generator above did not produce enough valid inputs."]
+        if item.message:
+            lines.append(item.message)
+        if item.traceback:
+            lines += ["Traceback (most recent call last, trimmed):", item.traceback]
+        lines.append(
+            "Fix the generator so that every call returns one valid input "
+            "(the list of arguments), using only the seed's random generator."
+        )
+        return "\n".join(lines)
+    if item.kind == "test_failure":
+        return "\n".join(
+            [
+                "The code above gives a wrong answer on the shortest failing example.",
+                f"Input: {item.test}",
+                f"Generated output: {item.actual or '(a different result)'}",
+                f"Expected output: {item.expected}",
+            ]
+        )
+    if item.kind != "property_violation":
+        lines = [
+            "The code above fails on the shortest failing input found.",
+            f"Input: {item.test}",
+            f"Error: {_capped(item.message, PROPERTY_MESSAGE_CAP) or _what_happened(item)}",
+        ]
+        if item.traceback:
+            lines += ["Traceback (most recent call last, trimmed):", item.traceback]
+        return "\n".join(lines)
+    lines = [
+        "A property of the specification does not hold for the code above. It points to a "
+        "bug in the logic: fix the logic, not the symptom.",
+        "Shortest failing input found:",
+        item.test,
+        f"Violated property: {_capped(item.message, PROPERTY_MESSAGE_CAP)}",
+    ]
+    if item.actual:
+        lines.append(f"The code returned: {item.actual}")
+    lines.append(
+        "Keep the property intact: a fix that removes, bypasses or weakens the check is not "
+        "a fix. Work out what a correct answer is on this input, find where the code "
+        "departs from it, and correct that."
+    )
+    shown: list[str] = []
+    used = 0
+    for prop in list(properties)[:PROPERTIES_SHOWN]:
+        parts = [f"- name: {prop.get('name', '')}"]
+        for key in ("reason", "assertion_message"):
+            if prop.get(key):
+                parts.append(f"  {key.replace('_', ' ')}: {_capped(prop[key], 300)}")
+        if prop.get("checker"):
+            checker = _capped(prop["checker"], PROPERTY_CHECKER_CAP)
+            parts.append("  checker:\n" + "\n".join("    " + x for x in checker.splitlines()))
+        entry = "\n".join(parts)
+        if used + len(entry) > PROPERTIES_CAP and shown:
+            break
+        shown.append(entry)
+        used += len(entry)
+    if shown:
+        lines += ["Structured property feedback:", *shown]
+    return "\n".join(lines)
