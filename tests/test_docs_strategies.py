@@ -15,6 +15,7 @@ MODULES = {
     "self_debug": "codeloop.strategies.self_debug",
     "reflexion": "codeloop.strategies.reflexion",
     "codet": "codeloop.strategies.codet",
+    "ldb": "codeloop_plugins.ldb",
 }
 
 
