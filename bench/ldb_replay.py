@@ -21,10 +21,12 @@ and the figures say where they agree with what LDB recorded:
 codeloop's visible tests for HumanEval are the docstring examples it extracts itself; LDB's
 are the `given_tests` of its own test file.  A second run leaves out the docstring examples
 that contradict HumanEval's reference (the task option `fix_docstring_examples`).  A control
-run (`--no-control` leaves it out) runs the same replay on the same HumanEval tasks with LDB's `given_tests` as the visible tests
-(asserts converted with `codeloop.assertion_test`; LDB's filter: asserts that name the entry
-point and are not `assert False`), which separates the two causes: a disagreement left in
-the control is the executor's or the loop's, not the test set's.
+run (`--no-control` leaves it out) runs the same replay on the same HumanEval tasks with
+LDB's `given_tests` as the visible tests (asserts converted with `codeloop.assertion_test`;
+LDB's filter: asserts that name the entry point and are not `assert False`), which
+separates the two causes: a disagreement left in the control is the executor's or the
+loop's, not the test set's.  Every run is scored the same way (`codeloop run humaneval`'s
+calibrated limits).
 
 Every disagreement is listed with its task id and a cause found by the script: the visible
 test sets differ (and how), codeloop found no docstring example, LDB recorded a TIMEOUT,

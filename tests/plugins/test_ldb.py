@@ -492,3 +492,62 @@ async def test_nothing_reachable_from_the_context_holds_hidden_tests(tmp_path, m
     assert "SECRET" not in sent and "verdict" in {r.purpose for r in backend.requests}
     # the hidden tests did score afterwards (the strings never equal the SECRET outputs)
     assert all(not r.passed for r in report.results)
+
+
+# ------------------------------------------------------------------------------ replay
+
+
+@pytest.mark.slow
+async def test_a_recorded_ldb_trajectory_replays_through_the_loop(tmp_path, monkeypatch):
+    """LDB results rows drive the run: programs in recorded order, verdicts unrecorded."""
+    from codeloop.models import ReplayBackend
+    from codeloop.runs.store import RunStore, RunTables
+
+    monkeypatch.setattr(ldb, "_run_trace", Tracer())
+    header = ldb.IMPORT_HEADER
+    rows = [
+        {
+            "task_id": "demo/add0",
+            "implementations": [
+                header + PROMPT + "    return a - b\n",
+                header + PROMPT + "    return a + b\n",
+            ],
+        },
+        {"task_id": "demo/add1", "implementations": [header + PROMPT + "    return b + a\n"]},
+    ]
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tasks = [
+        Task(
+            task_id=row["task_id"],
+            prompt=PROMPT,
+            entry_point="add",
+            visible_tests=VIEW.visible_tests,
+            hidden_tests={"base": (TestCase(TestKind.CALL, args=(5, 6), expected=11),)},
+            dataset="demo",
+        )
+        for row in rows
+    ]
+    options = RunOptions(
+        dataset="tasks",
+        strategy="ldb",
+        model=f"replay:{path}",
+        store=str(tmp_path / "store.sqlite"),
+        use_cache=False,
+        concurrency=1,
+    )
+    report = await run_tasks(options, backend=ReplayBackend(path), tasks=tasks)
+    assert [r.passed for r in report.results] == [True, True]
+    solutions = RunTables(RunStore(tmp_path / "store.sqlite")).solutions(report.run_key)
+    first = solutions["demo/add0"].trace
+    assert [n["kind"] for n in first if n["kind"] in ("program", "verdict")] == [
+        "program",
+        "verdict",
+        "program",
+    ]
+    [verdict] = [n for n in first if n["kind"] == "verdict"]
+    assert verdict["content"] == "" and verdict["metadata"]["finish_reason"] == "not_recorded"
+    assert "return a + b" in solutions["demo/add0"].programs[0]
+    # a seed that passes: one program, no debugging call
+    assert [n["kind"] for n in solutions["demo/add1"].trace].count("program") == 1
+    assert solutions["demo/add1"].usage["calls"] == 1
