@@ -86,7 +86,10 @@ def stub_traces_if_missing() -> str:
     from codeloop.feedback.trace import RuntimeTrace
     from codeloop.strategies import SolveContext
 
-    if callable(inspect.getattr_static(SolveContext, "trace", None)):
+    # the runtime tracer: `await ctx.trace(program, test)`, i.e. `SolveContext.trace_run`
+    if hasattr(SolveContext, "trace_run") or callable(
+        inspect.getattr_static(SolveContext, "trace", None)
+    ):
         return ""
 
     async def no_trace(ctx: Any, program: str, test: Any, parent: int | None) -> RuntimeTrace:

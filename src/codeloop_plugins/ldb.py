@@ -296,7 +296,9 @@ async def _run_trace(
     ctx: SolveContext, program: str, test: TestCase, parent: int | None
 ) -> RuntimeTrace:
     """One traced run of `program` on `test` (counted as an execution by the context)."""
-    tracer = cast(Any, ctx).trace  # SolveContext.trace(program, test, ...): the trace feedback
+    # `await ctx.trace(program, test, ...)`: the trace feedback's traced run (the context's
+    # trace nodes are callable for it); reached through Any until that API is in this tree
+    tracer = cast(Any, ctx).trace
     return cast(RuntimeTrace, await tracer(program, test, parent=parent, label="ldb"))
 
 
