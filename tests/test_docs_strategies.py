@@ -17,6 +17,7 @@ MODULES = {
     "codet": "codeloop.strategies.codet",
     "agentcoder": "codeloop_plugins.agentcoder",
     "pgs": "codeloop_plugins.pgs",
+    "ldb": "codeloop_plugins.ldb",
 }
 
 

@@ -23,8 +23,14 @@ from codeloop.registry import DATASETS, PROVIDERS, STRATEGIES, dataset, provider
 
 if TYPE_CHECKING:
     from codeloop.extract import extract_code
+    from codeloop.feedback.render import (
+        ldb_assertion,
+        ldb_blocks,
+        ldb_no_trace,
+        ldb_real_output,
+        render_property_feedback,
+    )
     from codeloop.feedback.render import render as render_feedback
-    from codeloop.feedback.render import render_property_feedback
     from codeloop.feedback.tests import describe_test, tests_feedback
     from codeloop.feedback.trace import RuntimeTrace, TraceStep, ldb_value_string
     from codeloop.models.base import Backend
@@ -108,6 +114,10 @@ __all__ = [
     "evaluate",
     "extract_code",
     "failing_count",
+    "ldb_assertion",
+    "ldb_blocks",
+    "ldb_no_trace",
+    "ldb_real_output",
     "ldb_value_string",
     "parse_settings",
     "passed_count",
@@ -146,6 +156,10 @@ _LAZY = {
     "tests_feedback": "codeloop.feedback.tests",
     "render_feedback": "codeloop.feedback.render:render",
     "render_property_feedback": "codeloop.feedback.render",
+    "ldb_assertion": "codeloop.feedback.render",
+    "ldb_blocks": "codeloop.feedback.render",
+    "ldb_no_trace": "codeloop.feedback.render",
+    "ldb_real_output": "codeloop.feedback.render",
     "RuntimeTrace": "codeloop.feedback.trace",
     "TraceStep": "codeloop.feedback.trace",
     "ldb_value_string": "codeloop.feedback.trace",

@@ -230,3 +230,62 @@ def test_a_replay_run_sends_bare_prompts_through_the_run_and_the_cache(tmp_path)
     assert again["pass_at_k"] == {"1": 1.0} and again["cost"]["cached_calls"] == 1
     as_chat = run("--model-option", "prompt_mode=chat", "--no-cache")
     assert as_chat["pass_at_k"] == {"1": 0.0}
+
+
+# ------------------------------------------------------------------ recorded trajectories
+
+
+@pytest.fixture
+def trajectory(tmp_path):
+    path = tmp_path / "results.jsonl"
+    rows = [
+        {"task_id": "T/0", "implementations": ["seed0", "fix1", "fix2"], "is_solved": True},
+        {"task_id": "T/1", "implementations": ["only"], "test_feedback": [[]]},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+async def test_ldb_results_serve_programs_in_order_and_mark_unrecorded_answers(trajectory):
+    backend = load_backend(f"replay:{trajectory}")
+    assert backend.task_ids == ["T/0", "T/1"]
+    [seed] = await backend.generate(req("T/0", purpose="code"))
+    assert (seed.text, seed.finish_reason) == ("seed0", "replay")
+    [verdict] = await backend.generate(req("T/0", purpose="verdict"))
+    assert (verdict.text, verdict.finish_reason) == ("", "not_recorded")
+    assert [c.text for c in await backend.generate(req("T/0", purpose="repair"))] == ["fix1"]
+    assert [c.text for c in await backend.generate(req("T/0", purpose="repair"))] == ["fix2"]
+    # the verdict never moves the program cursor; past the trajectory is an error
+    [again] = await backend.generate(req("T/0", purpose="verdict"))
+    assert again.finish_reason == "not_recorded"
+    with pytest.raises(ModelRequestError, match="3 recorded programs .*3 already served"):
+        await backend.generate(req("T/0", purpose="repair"))
+    # each task has its own cursor
+    assert [c.text for c in await backend.generate(req("T/1"))] == ["only"]
+    assert backend.recorded("T/0", "repair") == ["seed0", "fix1", "fix2"]
+    backend.reset()
+    assert [c.text for c in await backend.generate(req("T/0", purpose="code"))] == ["seed0"]
+
+
+def test_ldb_results_with_a_bad_implementations_field(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"task_id": "T/0", "implementations": "not a list"}) + "\n")
+    with pytest.raises(ModelRequestError, match="not a list"):
+        ReplayBackend(path)
+
+
+LDB_GPT35 = (
+    SHARED if SHARED is not None else Path("/nonexistent")
+) / "llmdebugger/results/ldb/humaneval/gpt-3.5-turbo-0613/results.jsonl"
+
+
+@pytest.mark.skipif(not LDB_GPT35.is_file(), reason=f"LDB results not found at {LDB_GPT35}")
+async def test_real_ldb_results_file():
+    path = LDB_GPT35
+    backend = ReplayBackend(path)
+    assert len(backend.task_ids) == 164
+    rows = {json.loads(line)["task_id"]: json.loads(line) for line in path.open()}
+    programs = backend.recorded("HumanEval/97")
+    assert programs == rows["HumanEval/97"]["implementations"] and len(programs) == 3
+    [first] = await backend.generate(req("HumanEval/97"))
+    assert first.text == programs[0]

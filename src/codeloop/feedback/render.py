@@ -21,11 +21,14 @@ Failures that say nothing about the program (the sandbox broke) never reach a pr
 
 from __future__ import annotations
 
+import ast
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 from codeloop.feedback.tests import FAILURE_KINDS
-from codeloop.types import Feedback
+from codeloop.feedback.trace import TraceStep
+from codeloop.types import Feedback, Status, TestOutcome
 
 __all__ = [
     "STYLES",
@@ -35,6 +38,10 @@ __all__ = [
     "render_failure",
     "render_outcome_short",
     "render_property_feedback",
+    "ldb_assertion",
+    "ldb_blocks",
+    "ldb_no_trace",
+    "ldb_real_output",
 ]
 
 Style = Literal["simple", "unit_test", "unit_test_explanation", "reflexion", "agentcoder"]
@@ -299,3 +306,59 @@ def render_property_feedback(item: Feedback, properties: Sequence[Mapping[str, s
     if shown:
         lines += ["Structured property feedback:", *shown]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- LDB
+# LDB's feedback text (Zhong et al., 2024; FloridSleeves/LLMDebugger py_executor.py and
+# py_generate.py): a failing test is shown as the assert followed by what the call really
+# produced; the trace as numbered blocks, each with the variables before and after it.
+
+LDB_OUTPUT_MARK = "# Real Execution Output:"
+
+
+def ldb_assertion(assertion: str, output: str) -> str:
+    """A failing test the LDB way: ``{assert} # Real Execution Output: {output}``."""
+    return f"{assertion.strip()} {LDB_OUTPUT_MARK} {output}"
+
+
+def ldb_no_trace(assertion: str, output: str) -> str:
+    """LDB's message when the failing call cannot be traced (a timeout, an exception, a
+    program that does not parse, no block ran): the assertion and the real output."""
+    return (
+        f"Feedback: With the above function, the assertion is `{assertion.strip()}` "
+        f"but the real execution output is `{output}`."
+    )
+
+
+def ldb_blocks(steps: Sequence[TraceStep]) -> str:
+    """A trace's steps as LDB shows them: ``[BLOCK-i]``, then the variables before the
+    step as a comment, the lines it ran (indented by four spaces, their relative indentation
+    kept), the variables after it as a comment."""
+    parts: list[str] = []
+    for index, step in enumerate(steps):
+        lines = [f"[BLOCK-{index}]"]
+        if step.before:
+            lines.append(f"    # {step.before}")
+        body = textwrap.dedent("\n".join(step.source)).splitlines()
+        lines += [f"    {line}".rstrip() for line in body]
+        if step.after:
+            lines.append(f"    # {step.after}")
+        parts.append("\n".join(lines))
+    return "\n".join(parts)
+
+
+def ldb_real_output(outcome: TestOutcome) -> str:
+    """What LDB calls the real execution output of a failing test: the value the call
+    returned as ``str`` shows it (so a string comes without quotes), the exception's
+    message, or ``TIMEOUT``."""
+    if outcome.status is Status.TIMEOUT:
+        return "TIMEOUT"
+    if outcome.status is Status.FAILED:
+        try:
+            value = ast.literal_eval(outcome.actual)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return outcome.actual  # not a literal (an object's repr): shown as it came
+        return str(value)
+    if outcome.message:
+        return outcome.message
+    return outcome.exception or outcome.status.value

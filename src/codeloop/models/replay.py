@@ -12,6 +12,15 @@ PATH (as given, else relative to the shared data folder: `replay:codet`) is eith
   `..._code_solution.jsonl` file instead of the folder (its `_test_case.jsonl` sibling is
   found by name).
 
+- a recorded repair trajectory: LDB's results files (`results/ldb/.../results.jsonl`,
+  rows with an `implementations` list: the seed program, then the program of each
+  debugging iteration).  Program requests (purpose "code" or "repair") get
+  implementations[0], [1], ... in order, one cursor per task; calls whose answers were not
+  recorded (LDB's per-block verdict, any other purpose) get an empty answer marked
+  ``finish_reason="not_recorded"``.  A program request past the recorded ones is a
+  `ModelRequestError` (the run then ends that task with its last program and says why): an
+  empty program would be a disguised answer.
+
 A request needs `task_id`.  `purpose == "tests"` serves the recorded tests; any other
 purpose serves the recorded code (unless the JSONL file recorded that purpose itself).
 Samples are handed out in recorded order with a cursor per (task, purpose): the first
@@ -45,6 +54,10 @@ __all__ = ["ReplayBackend"]
 
 CODE = "code"
 TESTS = "tests"
+# a recorded trajectory's programs, and the purposes that ask for one
+PROGRAM = "program"
+PROGRAM_PURPOSES = frozenset({CODE, "repair"})
+NOT_RECORDED = "not_recorded"
 
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:
@@ -111,6 +124,15 @@ class ReplayBackend:
                         "can be joined with the task files"
                     )
                 raise ModelRequestError(f"{path}: a line without task_id")
+            if "implementations" in row:  # a repair trajectory (LDB's results files)
+                programs = row["implementations"]
+                if not isinstance(programs, list):
+                    raise ModelRequestError(
+                        f"{path}: task {row['task_id']!r}: 'implementations' is not a list"
+                    )
+                key = (str(row["task_id"]), PROGRAM)
+                self._samples.setdefault(key, []).extend(str(p) for p in programs)
+                continue
             if "completions" in row:
                 samples = row["completions"]
             elif "completion" in row:
@@ -193,6 +215,8 @@ class ReplayBackend:
         self._cursors.clear()
 
     def _key(self, task_id: str, purpose: str) -> tuple[str, str]:
+        if (task_id, PROGRAM) in self._samples:
+            return (task_id, PROGRAM if purpose in PROGRAM_PURPOSES or purpose == PROGRAM else "")
         if (task_id, purpose) in self._samples:
             return (task_id, purpose)
         return (task_id, TESTS if purpose == TESTS else CODE)
@@ -203,6 +227,10 @@ class ReplayBackend:
             raise ModelRequestError("replay serves recorded samples per task: set request.task_id")
         with Stopwatch() as sw:
             key = self._key(request.task_id, request.purpose)
+            if key[0] == request.task_id and key[1] == "":
+                # a trajectory records programs only: this call's answer was not recorded
+                usages = split_usage(request.n, latency_s=sw.seconds)
+                return [Completion(text="", finish_reason=NOT_RECORDED, usage=u) for u in usages]
             samples = self._samples.get(key)
             if samples is None:
                 if not any(task == request.task_id for task, _ in self._samples):
@@ -214,6 +242,12 @@ class ReplayBackend:
                     f"replay: task {request.task_id!r} has no recorded {key[1]!r} samples"
                 )
             start = self._cursors.get(key, 0)
+            if start + request.n > len(samples) and key[1] == PROGRAM:
+                raise ModelRequestError(
+                    f"replay: task {request.task_id!r} has {len(samples)} recorded programs "
+                    f"(its trajectory ends there); {start} already served, {request.n} more "
+                    "asked for"
+                )
             if start + request.n > len(samples):
                 raise ModelRequestError(
                     f"replay: task {request.task_id!r} has {len(samples)} recorded {key[1]!r} "
