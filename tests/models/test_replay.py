@@ -197,7 +197,8 @@ def test_a_recording_declares_completions_and_wrappers_pass_it_on(recording, tmp
 
 def test_a_replay_run_sends_bare_prompts_through_the_run_and_the_cache(tmp_path):
     """Recorded continuations score only as continuations of the prompt: the run loop's
-    wrappers (metering, the response cache) keep what the recording declares."""
+    wrappers keep what the recording declares.  (A replay is never put behind the response
+    cache: its answers follow the order of the calls.)"""
     from typer.testing import CliRunner
 
     from codeloop.cli import app
@@ -226,8 +227,9 @@ def test_a_replay_run_sends_bare_prompts_through_the_run_and_the_cache(tmp_path)
 
     first = run()
     assert first["pass_at_k"] == {"1": 1.0} and first["cost"]["cached_calls"] == 0
-    again = run()  # served by the response cache this time
-    assert again["pass_at_k"] == {"1": 1.0} and again["cost"]["cached_calls"] == 1
+    again = run()  # with --cache given: still served by the recording, not the cache
+    assert again["pass_at_k"] == {"1": 1.0} and again["cost"]["cached_calls"] == 0
+    assert not (tmp_path / "cache.sqlite").exists()
     as_chat = run("--model-option", "prompt_mode=chat", "--no-cache")
     assert as_chat["pass_at_k"] == {"1": 0.0}
 
@@ -289,3 +291,16 @@ async def test_real_ldb_results_file():
     assert programs == rows["HumanEval/97"]["implementations"] and len(programs) == 3
     [first] = await backend.generate(req("HumanEval/97"))
     assert first.text == programs[0]
+
+
+async def test_a_cached_replay_still_serves_a_repeated_request_the_next_program(
+    trajectory, tmp_path
+):
+    """Replay answers by call order: a response cache would answer the second identical
+    repair request with the first one's program without moving the cursor, and shift
+    every later answer.  `load_backend(..., cache=...)` leaves a replay uncached."""
+    backend = load_backend(f"replay:{trajectory}", cache=tmp_path / "cache.sqlite")
+    assert backend.cacheable is False and not hasattr(backend, "hits")
+    repair = req("T/0", purpose="repair")
+    served = [(await backend.generate(repair))[0].text for _ in range(3)]
+    assert served == ["seed0", "fix1", "fix2"]

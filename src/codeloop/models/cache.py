@@ -35,7 +35,7 @@ from typing import Any
 from codeloop.models.base import Backend, Stopwatch, check_request, split_usage
 from codeloop.types import Completion, GenerationRequest
 
-__all__ = ["CachedBackend", "request_key"]
+__all__ = ["CachedBackend", "request_key", "with_cache"]
 
 KEY_VERSION = 1
 
@@ -80,6 +80,14 @@ def request_key(backend_name: str, request: GenerationRequest) -> str:
 
 def _deterministic(request: GenerationRequest) -> bool:
     return request.sampling.temperature == 0 or request.sampling.seed is not None
+
+
+def with_cache(backend: Backend, path: str | Path) -> Backend:
+    """`backend` behind the response cache at `path`, unless it declares ``cacheable =
+    False`` (its answers depend on the order of the calls, not on the request alone)."""
+    if getattr(backend, "cacheable", True) is False:
+        return backend
+    return CachedBackend(backend, path)
 
 
 class CachedBackend:

@@ -109,9 +109,9 @@ def load_backend(spec: str, *, cache: str | Path | None = None, **options: Any) 
         raise ModelRequestError(f"model {spec!r}: nothing after '{provider}:'")
     backend = factory(rest, **options)
     if cache is not None:
-        from codeloop.models.cache import CachedBackend
+        from codeloop.models.cache import with_cache
 
-        backend = CachedBackend(backend, cache)
+        backend = with_cache(backend, cache)
     return backend
 
 

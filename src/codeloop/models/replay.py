@@ -88,6 +88,12 @@ def _resolve(path: Path) -> Path:
 class ReplayBackend:
     """Recorded samples; see the module docstring."""
 
+    # Answers follow the order of the calls (cursors per task and purpose), so the same
+    # request may rightly get another answer: a response cache would serve a repeated
+    # request without moving the cursor and shift every later answer.  A recording needs
+    # no cache anyway.
+    cacheable = False
+
     def __init__(self, path: str | Path, *, prompt_mode: PromptMode = "completion") -> None:
         if prompt_mode not in ("chat", "completion"):
             raise ModelRequestError(

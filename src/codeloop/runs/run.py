@@ -144,7 +144,7 @@ async def run(
     labels the run; `tasks` replace the ones `options.dataset` names (`task_ids` and `limit`
     still apply).
     """
-    from codeloop.models.cache import CachedBackend
+    from codeloop.models.cache import with_cache
     from codeloop.models.registry import load_backend
 
     if options.concurrency < 1:
@@ -213,7 +213,7 @@ async def run(
                     else load_backend(options.model, **options.model_options)
                 )
                 if options.use_cache:
-                    shared = CachedBackend(shared, options.cache_path())
+                    shared = with_cache(shared, options.cache_path())
             try:
                 async with contextlib.AsyncExitStack() as stack:
                     # Two sandboxes: strategies run on one that never sees a hidden test, and
