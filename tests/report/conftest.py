@@ -27,7 +27,10 @@ TASKS = [
         "visible_tests": [{"input": [1], "output": -1}],
     },
 ]
-INJECTED = "</script><script>window.__pwned = 1</script><img src=x onerror='window.__pwned=2'>"
+INJECTED = (
+    "[bold]markup[/bold] </script><script>window.__pwned = 1</script>"
+    "<img src=x onerror='window.__pwned=2'>"
+)
 ANSWERS = {
     "demo/add": ["    return a * b\n", "```python\ndef add(a, b):\n    return a + b\n```"],
     "demo/neg": [f"    return a  # {INJECTED}\n", "    return a\n", "    return a\n"],

@@ -16,6 +16,7 @@ from codeloop.cli.compare import compare
 from codeloop.cli.evaluate import TestOrder, evaluate
 from codeloop.cli.info import sandbox_check, strategies
 from codeloop.cli.run import run_command
+from codeloop.cli.show import show
 
 __all__ = ["TestOrder", "app", "main", "sandbox_app"]
 
@@ -32,6 +33,7 @@ app.command()(evaluate)
 app.command("run")(run_command)
 app.command()(strategies)
 app.command()(compare)
+app.command()(show)
 sandbox_app.command("check")(sandbox_check)
 
 
