@@ -47,7 +47,9 @@ def write_jsonl(path: Path, rows: list) -> Path:
     return path
 
 
-def make_run(folder: Path, strategy: str = "self_debug", name: str = "run.sqlite") -> Path:
+def make_run(
+    folder: Path, strategy: str = "self_debug", name: str = "run.sqlite", tasks: tuple = ()
+) -> Path:
     dataset = write_jsonl(folder / "tasks.jsonl", TASKS)
     answers = folder / "answers.json"
     answers.write_text(json.dumps(ANSWERS))
@@ -55,7 +57,8 @@ def make_run(folder: Path, strategy: str = "self_debug", name: str = "run.sqlite
     result = CliRunner().invoke(
         app,
         ["run", str(dataset), "--strategy", strategy, "--model", f"mock:file:{answers}"]
-        + ["--store", str(store)],
+        + ["--store", str(store)]
+        + [arg for task in tasks for arg in ("--task", task)],
     )
     assert result.exit_code == 0, result.output
     return store
@@ -82,3 +85,46 @@ def stores(tmp_path_factory) -> dict[str, object]:
         "folder": folder,
         "injected": INJECTED,
     }
+
+
+@pytest.fixture()
+def serve():
+    """serve(store) -> the base URL of `codeloop view`'s app on a free port (stopped after)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from codeloop.report.server import make_app
+
+    servers = []
+
+    def start(store: Path, **options) -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(
+            uvicorn.Config(
+                make_app(store, **options), host="127.0.0.1", port=port, log_level="error"
+            )
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline, "the viewer did not start"
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{port}/"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture()
+def runner_of_stores():
+    """make_run(folder, strategy, name, tasks): `codeloop run` into a store of that folder."""
+    return make_run

@@ -18,6 +18,7 @@ from codeloop.cli.info import sandbox_check, strategies
 from codeloop.cli.report import report
 from codeloop.cli.run import run_command
 from codeloop.cli.show import show
+from codeloop.cli.view import view
 
 __all__ = ["TestOrder", "app", "main", "sandbox_app"]
 
@@ -36,6 +37,7 @@ app.command()(strategies)
 app.command()(compare)
 app.command()(show)
 app.command()(report)
+app.command()(view)
 sandbox_app.command("check")(sandbox_check)
 
 

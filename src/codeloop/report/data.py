@@ -34,6 +34,7 @@ __all__ = [
     "Attempt",
     "Source",
     "Summary",
+    "TaskLoader",
     "TaskRecord",
     "TraceNode",
     "Verdict",
@@ -278,7 +279,7 @@ def load_stores(
 ) -> list[Source]:
     """Every run and evaluation of every store, in the order given."""
     sources: list[Source] = []
-    loader = _TaskLoader(samples) if tasks else None
+    loader = TaskLoader(samples) if tasks else None
     for path in dict.fromkeys(Path(p).resolve() for p in paths):
         sources += load_store(path, tasks=tasks, loader=loader)
     return sources
@@ -289,7 +290,7 @@ def load_store(
     *,
     tasks: bool = True,
     samples: Sequence[str | Path] = (),
-    loader: _TaskLoader | None = None,
+    loader: TaskLoader | None = None,
 ) -> list[Source]:
     """Every run, then every evaluation, of the store at `path` (oldest first).
 
@@ -299,7 +300,7 @@ def load_store(
     Raises RunError for what is not a store."""
     store, kinds = open_store(path)
     if loader is None and tasks:
-        loader = _TaskLoader(samples)
+        loader = TaskLoader(samples)
     try:
         sources: list[Source] = []
         # one read transaction: a consistent snapshot while a run writes (WAL)
@@ -320,7 +321,7 @@ def load_store(
         store.close()
 
 
-class _TaskLoader:
+class TaskLoader:
     """Datasets read again for the report (prompts, visible and hidden test text), once each."""
 
     def __init__(self, samples: Sequence[str | Path] = ()) -> None:
@@ -466,7 +467,7 @@ def _settings_text(config: Mapping[str, Any]) -> str:
     return str(budget) if budget is not None else "-"
 
 
-def _runs(store: RunStore, path: str, loader: _TaskLoader | None) -> list[Source]:
+def _runs(store: RunStore, path: str, loader: TaskLoader | None) -> list[Source]:
     tables = RunTables(store)
     sources = []
     for stored in tables.runs():
@@ -575,7 +576,7 @@ def _run_task(
     )
 
 
-def _evaluations(store: RunStore, path: str, loader: _TaskLoader | None) -> list[Source]:
+def _evaluations(store: RunStore, path: str, loader: TaskLoader | None) -> list[Source]:
     sources = []
     isolation_of = dict(store.db.execute("SELECT eval_key, isolation FROM evaluations").fetchall())
     for evaluation in store.stored_evaluations():

@@ -26,7 +26,7 @@ from typing import Any
 
 from codeloop.report.data import Source, TaskRecord
 
-__all__ = ["figures", "json_block", "page_data", "render_report", "task_data"]
+__all__ = ["figures", "json_block", "page_data", "render_report", "summary_html", "task_data"]
 
 CAP = 4000  # characters kept of a test value, traceback or output shown in the page
 LIVE_POLL_MS = 2000
@@ -335,7 +335,7 @@ def _inline_script(code: str) -> str:
     return "<script>" + code.replace("</script", "<\\/script") + "</script>"
 
 
-def _summary_html(sources: Sequence[Source]) -> str:
+def summary_html(sources: Sequence[Source]) -> str:
     esc = html.escape
     heads = "".join(f"<th>{esc(s.summary.label)}</th>" for s in sources)
     rows: list[tuple[str, list[str]]] = []
@@ -444,7 +444,7 @@ def render_report(
         '<nav><a href="#summary">summary</a> <a href="#plots">plots</a> '
         '<a href="#tasks">tasks</a></nav>',
         '<section id="summary"><h2>Summary</h2><div id="summary-body">',
-        _summary_html(sources),
+        summary_html(sources) if sources else "",
         "</div></section>",
         '<section id="plots"><h2>Plots</h2><div id="figures"></div></section>',
         '<section id="tasks"><h2>Tasks</h2><div id="task-controls"></div>'
