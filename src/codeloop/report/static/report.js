@@ -219,7 +219,7 @@
     }
     function nodeElement(n) {
       const kids = children.get(n.id) || [];
-      const summary = el("summary", {}, el("span", { class: "kind", text: n.kind }), " #" + n.id,
+      const summary = el("summary", {}, el("span", { class: "kind", text: n.kind }), " #" + n.id + " ",
         el("span", { class: "usage", text: [usageText(n.usage || {}), metaText(n.metadata || {}), kids.length ? kids.length + " below" : ""].filter(Boolean).join(" · ") }));
       const details = el("details", { class: "node", "data-node": String(n.id) }, summary);
       let filled = false;
