@@ -152,7 +152,7 @@ def figures(sources: Sequence[Source]) -> list[dict[str, Any]]:
     evals = [(s, m) for s, m in zip(sources, summaries, strict=True) if m["kind"] == "evaluate"]
     # pass@k against cost
     for axis, key, title in (("calls", "calls", "model calls"), ("tokens", "tokens", "tokens")):
-        data = []
+        data: list[dict[str, Any]] = []
         for _source, summary in runs:
             tasks = max(1, summary["tasks"])
             group = _primary(summary)
@@ -161,12 +161,10 @@ def figures(sources: Sequence[Source]) -> list[dict[str, Any]]:
             data.append(
                 {
                     "type": "scatter",
-                    "mode": "markers+text",
-                    "name": summary["label"],
+                    "mode": "markers",
+                    "name": f"{summary['label']} (pass@1 {group})",
                     "x": [cost / tasks],
                     "y": [100 * row.get("1", 0.0)],
-                    "text": [f"pass@1 {group}"],
-                    "textposition": "top center",
                     "marker": {"size": 12},
                 }
             )
@@ -441,14 +439,14 @@ def render_report(
         f"<style>{_asset('report.css')}</style>",
         "</head><body>",
         f'<header><h1>{esc(title)}</h1><span id="status"></span></header>',
-        '<nav><a href="#summary">summary</a> <a href="#plots">plots</a> '
-        '<a href="#tasks">tasks</a></nav>',
+        '<nav><a href="#summary">summary</a> <a href="#tasks">tasks</a> '
+        '<a href="#plots">plots</a></nav>',
         '<section id="summary"><h2>Summary</h2><div id="summary-body">',
         summary_html(sources) if sources else "",
         "</div></section>",
-        '<section id="plots"><h2>Plots</h2><div id="figures"></div></section>',
         '<section id="tasks"><h2>Tasks</h2><div id="task-controls"></div>'
         '<div id="task-table"></div><div id="pager"></div></section>',
+        '<section id="plots"><h2>Plots</h2><div id="figures"></div></section>',
         '<section id="task" hidden></section>',
     ]
     if live:

@@ -182,6 +182,8 @@
         legend: { orientation: "h", y: -0.25 } }, figure.layout || {});
       Plotly.newPlot(plot, figure.data, layout, { displaylogo: false, responsive: true });
     }
+    // the grid settles its column widths once every figure is in: fit each plot to its box
+    box.querySelectorAll(".plot").forEach((plot) => Plotly.Plots.resize(plot));
   }
 
   // ------------------------------------------------------------------ a task's page
