@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 
@@ -17,7 +19,15 @@ pytestmark = pytest.mark.slow  # the stores are made by real runs
 
 def blocks(page: str) -> dict[str, object]:
     found = re.findall(r'<script type="application/json" id="([^"]+)">(.*?)</script>', page, re.S)
-    return {name: json.loads(text) for name, text in found}
+    data = {name: json.loads(text) for name, text in found}
+    packed = re.findall(
+        r'<script type="application/octet-stream" data-encoding="gzip\+base64" id="([^"]+)">'
+        r"([A-Za-z0-9+/=]*)</script>",
+        page,
+    )
+    for name, text in packed:
+        data[name] = json.loads(gzip.decompress(base64.b64decode(text)))
+    return data
 
 
 def test_json_blocks_cannot_end_their_element():
@@ -41,16 +51,21 @@ def test_the_file_holds_everything_and_no_injected_markup(stores, tmp_path):
     assert not re.search(r'<(script|link|img)[^>]+(src|href)="(https?:)?//', page)
     assert "Plotly" in page and "connect-src 'none'" in page
     # the injected program is in the data, but never as markup
-    assert "window.__pwned" in page
     assert "<script>window.__pwned" not in page and "<img src=x" not in page
     data = blocks(page)
+    assert {"page-data", "task-0", "task-1"} <= set(data)
     rows = data["page-data"]["rows"]  # type: ignore[index]
     assert [r["id"] for r in rows] == ["demo/add", "demo/neg"]
     assert [c["solved"] for c in rows[1]["cells"]] == [False, True]
     neg = data["task-1"]
     assert neg["id"] == "demo/neg"  # type: ignore[index]
     run_detail = neg["details"][0]  # type: ignore[index]
-    assert stores["injected"] in run_detail["attempts"][0]["program"]
+    # each program's text is sent once: attempts and verdicts name its trace node
+    nodes = {n["id"]: n for n in run_detail["trace"]}
+    first = run_detail["attempts"][0]
+    assert "program" not in first and stores["injected"] in nodes[first["node"]]["content"]
+    answer = run_detail["verdicts"][0]
+    assert nodes[answer["node"]]["content"] == "def neg(a):\n    return a\n"
     failure = run_detail["verdicts"][0]["failures"][0]
     assert (failure["test"], failure["expected"], failure["actual"]) == ("neg(1) == -1", "-1", "1")
     # the repair's diff against the program it repairs

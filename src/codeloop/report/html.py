@@ -2,8 +2,9 @@
 
 The page is static HTML (the summary, escaped here) plus data: the task table's rows and
 the plots' figures in one `<script type="application/json">` block, and each task's
-details (programs, feedback, verdicts, trace) in a block of its own that the page parses
-only when the task is opened, so a 16,400-sample store opens as fast as a small one.
+details (programs, feedback, verdicts, trace) in a block of its own, gzipped, that the page
+unpacks and parses only when the task is opened, so a 16,400-sample store opens about as
+fast as a small one.
 Plots are drawn by plotly.js, inlined from the `plotly` package: the file needs no network.
 
 Untrusted text (programs, model output, test values) never becomes markup: the summary
@@ -14,7 +15,9 @@ every string on screen with `textContent`.
 
 from __future__ import annotations
 
+import base64
 import difflib
+import gzip
 import html
 import json
 import time
@@ -26,7 +29,15 @@ from typing import Any
 
 from codeloop.report.data import Source, TaskRecord
 
-__all__ = ["figures", "json_block", "page_data", "render_report", "summary_html", "task_data"]
+__all__ = [
+    "figures",
+    "json_block",
+    "packed_block",
+    "page_data",
+    "render_report",
+    "summary_html",
+    "task_data",
+]
 
 CAP = 4000  # characters kept of a test value, traceback or output shown in the page
 LIVE_POLL_MS = 2000
@@ -102,18 +113,29 @@ def _diff(before: str, after: str) -> str:
 
 
 def _record_detail(record: TaskRecord) -> dict[str, Any]:
+    """The task's details as the page reads them.  Each program's text is sent once: an
+    attempt, and a verdict whose program the trace holds, name the trace node instead."""
     data = record.detail_json()
     programs = {n.id: n.content for n in record.trace if n.kind == "program"}
+    node_of = {text: node for node, text in reversed(programs.items())}
     repairs = _parent_program(record)
     for attempt in data["attempts"]:
         parent = repairs.get(attempt["node"])
         if parent is not None:
             attempt["repairs"] = parent
             attempt["diff"] = _diff(programs[parent], attempt["program"])
+        if attempt["node"] in programs:
+            del attempt["program"]
     for verdict in data["verdicts"]:
         verdict["failures"] = _capped_failures(verdict["failures"])
+        if verdict["program"] in node_of:
+            verdict["node"] = node_of[verdict.pop("program")]
     for node in data["trace"]:
-        node["metadata"] = {k: _cap(v) for k, v in node["metadata"].items()}
+        meta = node["metadata"]
+        raw = meta.get("raw")
+        if isinstance(raw, str) and raw.strip() and raw.strip() in node["content"]:
+            del meta["raw"]  # the program holds the model's output whole
+        node["metadata"] = {k: _cap(v) for k, v in meta.items()}
     return data
 
 
@@ -314,6 +336,18 @@ def json_block(value: Any, element_id: str, *, css_class: str = "") -> str:
     return f'<script type="application/json" id="{element_id}"{extra}>{text}</script>'
 
 
+def packed_block(value: Any, element_id: str) -> str:
+    """A task's details, gzipped and base64-encoded (programs compress several-fold): the
+    page unpacks it with the browser's DecompressionStream when the task is opened.  Base64
+    holds no character that could end the element."""
+    raw = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text = base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
+    return (
+        f'<script type="application/octet-stream" data-encoding="gzip+base64" '
+        f'id="{element_id}">{text}</script>'
+    )
+
+
 @cache
 def _asset(name: str) -> str:
     return (resources.files("codeloop.report") / "static" / name).read_text(encoding="utf-8")
@@ -455,7 +489,7 @@ def render_report(
         parts.append(json_block({"live": False}, "config"))
         parts.append(json_block(page_data(sources, title=title), "page-data"))
         for number, task_id in enumerate(_task_ids(sources)):
-            parts.append(json_block(task_data(sources, task_id), f"task-{number}"))
+            parts.append(packed_block(task_data(sources, task_id), f"task-{number}"))
     parts.append(_inline_script(plotly_js()))
     parts.append(_inline_script(_asset("report.js")))
     parts.append("</body></html>")

@@ -115,8 +115,9 @@ def tasks_table(source: Source, *, only: str = "all") -> Table:
     """The per-task outcomes of one run or evaluation; `only`: all, solved or unsolved."""
     s = source.summary
     table = Table(title=f"{s.label}: {s.kind} of {_dataset_name(s.dataset)}")
-    table.add_column("task")
-    table.add_column("outcome")
+    widest = max((len(r.task_id) for r in source.tasks), default=4)
+    table.add_column("task", no_wrap=True, min_width=min(widest, 40))
+    table.add_column("outcome", no_wrap=True)
     table.add_column("programs", justify="right")
     if s.kind == "run":
         table.add_column("calls", justify="right")

@@ -44,7 +44,11 @@
     if (config.live) return fetchJson("api/task?id=" + encodeURIComponent(taskId));
     const index = state.taskIndex[taskId];
     const block = document.getElementById("task-" + index);
-    return block ? JSON.parse(block.textContent) : null;
+    if (!block) return null;
+    if (block.dataset.encoding !== "gzip+base64") return JSON.parse(block.textContent);
+    const bytes = Uint8Array.from(atob(block.textContent), (c) => c.charCodeAt(0));
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).json();
   }
 
   // ------------------------------------------------------------------ outcomes
@@ -249,16 +253,18 @@
     if (failure.test === undefined && failure.i !== undefined) table.append(el("tr", {}, el("th", { text: "hidden test" }), el("td", { text: String(failure.i) })));
     return table;
   }
-  function verdictBlock(verdict, kind, showProgram) {
+  function verdictBlock(verdict, kind, showProgram, programs) {
     const passed = Object.keys(verdict.groups).length > 0 && Object.values(verdict.groups).every(Boolean);
     const name = kind === "run" ? "answer (rank " + verdict.index + ")" : "sample " + verdict.index;
     const groups = Object.entries(verdict.groups).map(([g, ok]) => g + ": " + (ok ? "pass" : "fail")).join(", ");
     const block = el("div", { class: "verdict" },
       el("div", {}, el("strong", { text: name + " — hidden tests " }), el("span", { class: passed ? "ok" : "bad", text: verdict.status }),
         el("span", { class: "muted", text: "  " + groups + (verdict.statuses ? "  tests " + verdict.statuses : "") })));
-    if (verdict.program !== null && verdict.program !== undefined) {
-      if (showProgram) block.append(pre(verdict.program));
-      else block.append(el("details", {}, el("summary", { text: "program" }), pre(verdict.program)));
+    const program = verdict.node !== undefined ? programs.get(verdict.node) : verdict.program;
+    if (program !== null && program !== undefined) {
+      const where = verdict.node !== undefined ? " (trace node #" + verdict.node + ")" : "";
+      if (showProgram) block.append(el("div", { class: "muted", text: "program" + where }), pre(program));
+      else block.append(el("details", {}, el("summary", { text: "program" + where }), pre(program)));
     }
     for (const failure of verdict.failures) block.append(el("div", { class: "muted", text: "failing test" }), failureTable(failure));
     return block;
@@ -271,11 +277,11 @@
       container.append(button);
     }
   }
-  function attemptBlock(attempt, number, total) {
+  function attemptBlock(attempt, number, total, programs) {
     const block = el("div", { class: "attempt", "data-node": String(attempt.node) },
       el("strong", { text: "program " + number + " of " + total }),
       el("span", { class: "muted", text: "  trace node #" + attempt.node + ", model calls so far " + attempt.calls + ", tokens " + attempt.tokens }),
-      pre(attempt.program));
+      pre(attempt.program !== undefined ? attempt.program : programs.get(attempt.node)));
     if (attempt.diff !== undefined) {
       block.append(el("details", { open: "" }, el("summary", { text: "diff from the program it repairs (#" + attempt.repairs + ")" }),
         attempt.diff ? diffBlock(attempt.diff) : el("p", { class: "muted", text: "the same program" })));
@@ -300,6 +306,7 @@
       const block = el("div", { class: "source-block", "data-source": String(i) }, el("h3", { text: source.label }));
       section.append(block);
       if (!detail) { block.append(el("p", { class: "muted", text: "no result for this task" })); return; }
+      const programs = new Map(detail.trace.filter((n) => n.kind === "program").map((n) => [n.id, n.content]));
       const o = outcome(detail, source.kind);
       block.append(el("p", {}, el("span", { class: o.cls, text: o.text }),
         el("span", { class: "muted", text: "  " + usageText(detail.usage || {}) + (detail.wall_s ? ", " + detail.wall_s.toFixed(2) + " s" : "") })));
@@ -309,13 +316,13 @@
         block.append(el("h3", { text: "programs tried (" + detail.attempts.length + ")" }));
         const list = el("div", { class: "attempts" });
         block.append(list);
-        moreList(list, detail.attempts.map((a, n) => [a, n]), 10, ([a, n]) => attemptBlock(a, n + 1, detail.attempts.length));
+        moreList(list, detail.attempts.map((a, n) => [a, n]), 10, ([a, n]) => attemptBlock(a, n + 1, detail.attempts.length, programs));
       }
       block.append(el("h3", { text: source.kind === "run" ? "answer and its hidden-test verdict" : "samples and their hidden-test verdicts (" + detail.verdicts.length + ")" }));
       const verdicts = el("div", { class: "verdicts" });
       block.append(verdicts);
       if (!detail.verdicts.length) verdicts.append(el("p", { class: "muted", text: "no verdict" }));
-      moreList(verdicts, detail.verdicts, 10, (v) => verdictBlock(v, source.kind, source.kind === "run" && v.index === 0));
+      moreList(verdicts, detail.verdicts, 10, (v) => verdictBlock(v, source.kind, source.kind === "run" && v.index === 0, programs));
       if (detail.trace.length) {
         block.append(el("h3", { text: "trace (" + detail.trace.length + " nodes)" }), traceTree(detail.trace));
       }
