@@ -490,7 +490,8 @@ def render_report(
         parts.append(json_block(page_data(sources, title=title), "page-data"))
         for number, task_id in enumerate(_task_ids(sources)):
             parts.append(packed_block(task_data(sources, task_id), f"task-{number}"))
-    parts.append(_inline_script(plotly_js()))
+    # the page's own script first: the table is on screen before plotly.js (4.8 MB) is parsed
     parts.append(_inline_script(_asset("report.js")))
+    parts.append(_inline_script(plotly_js()))
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -351,7 +351,10 @@
     renderTable();
     document.getElementById("status").textContent = (config.live ? "live: " : "") + data.rows.length + " tasks, " + data.generated;
     document.body.setAttribute("data-ready", "1");
-    requestAnimationFrame(() => setTimeout(() => { renderFigures(); document.body.setAttribute("data-plotted", "1"); }, 0));
+    // plotly.js comes after this script in the page: draw once the page has loaded
+    const draw = () => { renderFigures(); document.body.setAttribute("data-plotted", "1"); };
+    if (document.readyState === "complete") requestAnimationFrame(() => setTimeout(draw, 0));
+    else window.addEventListener("load", () => setTimeout(draw, 0), { once: true });
   }
   async function poll() {
     try {
