@@ -162,11 +162,13 @@ def test_the_trace_tree_expands(page, report_file):
     root = page.locator(".source-block[data-source='0'] .tree > details.node").first
     assert root.locator("details.node").count() == 0  # children are built when opened
     root.locator("summary").first.click()
+    root.locator(":scope > details.node").first.wait_for()  # the toggle event comes after
     assert root.locator(":scope > details.node").count() == 2  # execution and feedback
     usage = root.locator("summary").first.inner_text()  # the node's usage
     assert re.search(r"program #0 1 call, \d+ tokens", usage), usage
     child = root.locator(":scope > details.node").nth(1)
     child.locator("summary").first.click()
+    child.locator(":scope > details.node").first.wait_for()
     assert child.locator(":scope > details.node").count() == 1  # the repair below it
     assert page.errors == []
 
@@ -175,7 +177,9 @@ def test_an_injected_script_does_not_run(page, report_file, stores):
     open_report(page, report_file)
     for task in ("demo/neg", "demo/add"):
         page.goto(report_file.as_uri() + "#task/" + task.replace("/", "%2F"))
-        page.wait_for_selector("#task-title")
+        page.wait_for_function(
+            "id => (document.getElementById('task-title') || {}).textContent === id", arg=task
+        )
         # open everything: every program, verdict and trace node is on the page
         for _ in range(6):
             page.eval_on_selector_all("details:not([open])", "ds => ds.forEach(d => d.open = true)")
