@@ -61,3 +61,14 @@ def test_the_viewer_never_writes_the_store(stores, serve):
         get(base + "api/task?id=demo%2Fadd")
         time.sleep(0.05)
     assert stores["run"].read_bytes() == before
+
+
+def test_view_command_checks_its_arguments(tmp_path):
+    from typer.testing import CliRunner
+
+    from codeloop.cli import app
+
+    bad_port = CliRunner().invoke(app, ["view", str(tmp_path / "s.sqlite"), "--port", "0"])
+    assert bad_port.exit_code == 2 and "--port 0" in bad_port.output
+    folder = CliRunner().invoke(app, ["view", str(tmp_path)])
+    assert folder.exit_code == 2 and "is a folder" in folder.output
