@@ -7,6 +7,11 @@ then serves one store with `codeloop view` while a second run adds tasks to it a
 photographs the live page.
 
     python bench/report_screenshots.py [--out docs] [--chromium /usr/bin/chromium]
+        [--codet-store STORE]
+
+`--codet-store`: a store of `codeloop run humaneval --strategy codet --model
+replay:../shared/data/codet` (13 minutes on 2 cores): also photographs a task's consensus
+sets in its trace (docs/report-codet-trace.png).
 """
 
 from __future__ import annotations
@@ -96,6 +101,7 @@ def main() -> None:
     parser.add_argument(
         "--chromium", default=os.environ.get("CODELOOP_CHROMIUM", "/usr/bin/chromium")
     )
+    parser.add_argument("--codet-store", type=Path)
     args = parser.parse_args()
     import uvicorn
     from playwright.sync_api import sync_playwright
@@ -162,10 +168,25 @@ def main() -> None:
             page.wait_for_timeout(800)
             page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(args.out / "view.png"))
+            if args.codet_store is not None:
+                codet_page = folder / "codet.html"
+                codeloop("report", args.codet_store, "-o", codet_page)
+                page.set_viewport_size({"width": 1280, "height": 900})
+                page.goto(codet_page.as_uri() + "#task/HumanEval%2F1")
+                page.wait_for_function(
+                    "(document.getElementById('task-title') || {}).textContent === 'HumanEval/1'"
+                )
+                ranking = page.locator("details.node:has(> summary .kind:text-is('ranking'))").first
+                ranking.locator("summary").first.click()
+                ranking.locator("table.records").wait_for()
+                ranking.scroll_into_view_if_needed()
+                page.evaluate("window.scrollBy(0, -120)")
+                page.screenshot(path=str(args.out / "report-codet-trace.png"))
             browser.close()
         server.should_exit = True
         thread.join(timeout=10)
-    for name in ("report-overview", "report-plots", "report-tasks", "report-task", "view"):
+    names = ["report-overview", "report-plots", "report-tasks", "report-task", "view"]
+    for name in names + (["report-codet-trace"] if args.codet_store else []):
         path = args.out / f"{name}.png"
         print(f"{path}: {path.stat().st_size / 1024:.0f} KiB")
 

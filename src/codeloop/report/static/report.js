@@ -213,6 +213,20 @@
     return keys.filter((k) => meta[k] !== undefined && meta[k] !== null && typeof meta[k] !== "object")
       .map((k) => k + "=" + meta[k]).join(" ");
   }
+  function recordTable(name, records) {
+    const keys = [];
+    for (const record of records.slice(0, 50)) for (const k of Object.keys(record)) if (!keys.includes(k)) keys.push(k);
+    const cell = (v) => {
+      if (v === undefined || v === null) return "";
+      if (Array.isArray(v)) return v.length <= 6 ? v.join(", ") : v.length + " items";
+      if (typeof v === "number" && !Number.isInteger(v)) return v.toFixed(3);
+      return typeof v === "object" ? JSON.stringify(v) : String(v);
+    };
+    const table = el("table", { class: "records" }, el("tr", {}, ...keys.map((k) => el("th", { text: k }))));
+    for (const record of records.slice(0, 50)) table.append(el("tr", {}, ...keys.map((k) => el("td", { text: cell(record[k]) }))));
+    const more = records.length > 50 ? " (the first 50 of " + records.length + ")" : " (" + records.length + ")";
+    return el("div", {}, el("div", { class: "muted", text: name + more }), table);
+  }
   function traceTree(nodes) {
     const byId = new Map(nodes.map((n) => [n.id, n]));
     const children = new Map();
@@ -234,6 +248,12 @@
         filled = true;
         if (n.content) details.append(pre(n.content));
         const meta = Object.assign({}, n.metadata || {});
+        // lists of records (CodeT's consensus sets, a search's children) as tables
+        for (const [key, value] of Object.entries(meta)) {
+          if (!Array.isArray(value) || !value.length || typeof value[0] !== "object" || value[0] === null) continue;
+          details.append(recordTable(key, value));
+          delete meta[key];
+        }
         if (Object.keys(meta).length) details.append(el("div", { class: "muted", text: "metadata: " + JSON.stringify(meta) }));
         for (const kid of kids) details.append(nodeElement(kid));
       });
