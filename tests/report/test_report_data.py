@@ -26,7 +26,8 @@ def test_run_summary_and_tasks(stores):
     assert s.model.startswith("mock:file:")
     assert s.pass_at_k == {"base": {"1": 0.5}}
     assert s.cost["calls"] == 5 and s.cost["executions"] >= 4
-    assert s.isolation is None  # run stores do not record it
+    # the scoring sandbox's isolation layers, as `codeloop run` recorded them
+    assert s.isolation is not None and "layers" in s.isolation
     add, neg = source.tasks
     assert (add.task_id, add.solved, neg.task_id, neg.solved) == (
         "demo/add",

@@ -199,7 +199,7 @@ class Summary:
     pass_at_k: dict[str, dict[str, float]]  # group -> k -> value
     cost: dict[str, Any]  # calls, cached_calls, tokens, prompt/completion tokens, executions, $
     wall_s: float | None
-    isolation: dict[str, Any] | None  # None: the store does not record it (run stores)
+    isolation: dict[str, Any] | None  # None: not recorded (a run store written before it was)
     stop: str  # the last session's stop reason ("complete", "running", ...); "" for evaluate
     error_list: list[tuple[str, str]] = field(default_factory=list)  # (task_id, error)
     config: dict[str, Any] = field(default_factory=dict)
@@ -515,7 +515,7 @@ def _runs(store: RunStore, path: str, loader: TaskLoader | None) -> list[Source]
                     pass_at_k=pass_at_k,
                     cost=cost_summary(finished_usage),
                     wall_s=stored.wall,
-                    isolation=None,
+                    isolation=tables.isolation(stored.run_key),
                     stop=stored.last_stop,
                     error_list=[(r.task_id, r.error) for r in records if r.error],
                     config=config,

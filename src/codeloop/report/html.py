@@ -446,7 +446,7 @@ def summary_html(sources: Sequence[Source]) -> str:
 
 def _isolation_text(isolation: dict[str, Any] | None) -> str:
     if isolation is None:
-        return "not recorded (run stores do not keep it)"
+        return "not recorded (a store written before it was kept)"
     layers = isolation.get("layers") or []
     active = [str(layer.get("name")) for layer in layers if layer.get("active")]
     missing = [str(m) for m in isolation.get("missing") or []]
