@@ -224,6 +224,7 @@ async def run(
                         await stack.enter_async_context(_executor(options)) if to_solve else None
                     )
                     isolation = scorer.report
+                    tables.record_isolation(run_key, isolation)
                     await _work(
                         state, strategy, shared, sandbox, scorer, to_solve, to_score, score_keys
                     )

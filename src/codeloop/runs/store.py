@@ -450,6 +450,25 @@ class RunTables:
             for key, created, config, wall, n, last in rows
         ]
 
+    # ------------------------------------------------------------------ isolation
+    # The isolation layers the run's scoring sandbox had in force, kept in `meta` (which
+    # every store has) under "run_isolation:RUN_KEY": the last invocation's.
+    def record_isolation(self, run_key: str, isolation: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            (f"run_isolation:{run_key}", json.dumps(isolation, default=str)),
+        )
+
+    def isolation(self, run_key: str) -> dict[str, Any] | None:
+        """None: not recorded (a store written before it was kept, or never scored)."""
+        try:
+            row = self.db.execute(
+                "SELECT value FROM meta WHERE key = ?", (f"run_isolation:{run_key}",)
+            ).fetchone()
+        except sqlite3.OperationalError:  # no meta table
+            return None
+        return json.loads(row[0]) if row else None
+
     # ------------------------------------------------------------------------- solutions
     def record_solution(self, run_key: str, solution: StoredSolution) -> None:
         """Replaces any earlier solution of the task, and with it the verdicts on it."""
