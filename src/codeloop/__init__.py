@@ -31,7 +31,7 @@ if TYPE_CHECKING:
         render_property_feedback,
     )
     from codeloop.feedback.render import render as render_feedback
-    from codeloop.feedback.tests import describe_test, tests_feedback
+    from codeloop.feedback.tests import describe_test, feedback_kind, tests_feedback
     from codeloop.feedback.trace import RuntimeTrace, TraceStep, ldb_value_string
     from codeloop.models.base import Backend
     from codeloop.runs.evaluate import EvaluationReport
@@ -113,6 +113,7 @@ __all__ = [
     "describe_test",
     "evaluate",
     "extract_code",
+    "feedback_kind",
     "failing_count",
     "ldb_assertion",
     "ldb_blocks",
@@ -153,6 +154,7 @@ _LAZY = {
     "sampling_for": "codeloop.strategies.common",
     "extract_code": "codeloop.extract",
     "describe_test": "codeloop.feedback.tests",
+    "feedback_kind": "codeloop.feedback.tests",
     "tests_feedback": "codeloop.feedback.tests",
     "render_feedback": "codeloop.feedback.render:render",
     "render_property_feedback": "codeloop.feedback.render",

@@ -59,6 +59,7 @@ from codeloop import (
     TestKind,
     at_least,
     extract_code,
+    feedback_kind,
     parse_settings,
     record_program,
     render_property_feedback,
@@ -824,7 +825,7 @@ def make_pgs(**settings: object) -> Strategy:
                     return Counterexample(
                         text,
                         tuple(case.sources),
-                        _failure_kind(outcome.status),
+                        feedback_kind(outcome.status),
                         "",
                         _cap(message or outcome.status.value, 700),
                         traceback=_cap(outcome.traceback, 1500),
@@ -958,19 +959,6 @@ def _violations(value: Any) -> list[tuple[str, str, str]]:
         if isinstance(entry, list) and len(entry) == 3 and all(isinstance(x, str) for x in entry):
             found.append((entry[0], entry[1], entry[2]))
     return found
-
-
-def _failure_kind(status: Status) -> str:
-    return {
-        Status.FAILED: "test_failure",
-        Status.ERROR: "error",
-        Status.TIMEOUT: "timeout",
-        Status.MEMORY: "memory",
-        Status.OUTPUT_LIMIT: "output_limit",
-        Status.SIGNAL: "signal",
-        Status.EXITED_EARLY: "exited_early",
-        Status.SYNTAX_ERROR: "syntax_error",
-    }.get(status, "error")
 
 
 def _valid_inputs(

@@ -7,13 +7,11 @@ import os
 import random
 import textwrap
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from codeloop.execution.isolation import REQUIRE_ISOLATION_VAR, required_by_environment
-from codeloop.execution.local import LocalExecutor
 from codeloop.feedback.blocks import static_blocks
 from codeloop.feedback.trace import (
     DEFAULT_MAX_STEPS,
@@ -43,17 +41,6 @@ from codeloop.types import (
 pytestmark = pytest.mark.anyio
 
 LIMITS = Limits(time_s=3.0, memory_bytes=512 * 1024**2)
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-async def executor(anyio_backend: str) -> AsyncIterator[LocalExecutor]:
-    async with LocalExecutor(workers=2) as ex:
-        yield ex
 
 
 def program(text: str) -> str:

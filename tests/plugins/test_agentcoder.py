@@ -3,13 +3,10 @@ and the released variant (programs x blocks, first with the most blocks, >= 3 st
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 import codeloop
 from codeloop import Budget, GenerationRequest, ProblemView, TaskKind, TestCase, TestKind
-from codeloop.execution.local import LocalExecutor
 from codeloop.models import MockBackend
 from codeloop.strategies import SolveContext, make_strategy
 from codeloop_plugins.agentcoder import AgentCoderSettings, assertion_message, select
@@ -33,17 +30,6 @@ GOOD_BLOCK = block(
     'assert add(1, 2) == 3, "Basic: two small positives"',
     'assert add(0, 0) == 0, "Edge: zeros"',
 )
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-async def executor(anyio_backend: str) -> AsyncIterator[LocalExecutor]:
-    async with LocalExecutor(workers=2) as ex:
-        yield ex
 
 
 async def solve(backend, executor, budget=None, view=VIEW, **settings):

@@ -4,8 +4,6 @@ fixtures of test_agentcoder.py keep running in their thread.)"""
 
 from __future__ import annotations
 
-import types
-
 import pytest
 
 import codeloop
@@ -14,44 +12,6 @@ from codeloop.models import MockBackend
 from codeloop.strategies import SolveContext, make_strategy
 
 from .test_agentcoder import block
-
-
-def reachable(root: object) -> list[object]:
-    """Everything reachable from `root`: instance attributes and slots, containers,
-    closures, defaults and bound methods (module globals are not followed)."""
-    seen: set[int] = set()
-    found: list[object] = []
-    stack = [root]
-    leaves = (str, bytes, int, float, bool, type(None), types.ModuleType, type)
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        found.append(obj)
-        if isinstance(obj, leaves) or isinstance(obj, types.BuiltinFunctionType):
-            continue
-        if isinstance(obj, types.MethodType):
-            stack += [obj.__self__, obj.__func__]
-        elif isinstance(obj, types.FunctionType):
-            for cell in obj.__closure__ or ():
-                try:
-                    stack.append(cell.cell_contents)
-                except ValueError:
-                    pass
-            stack += [*(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values()]
-        elif isinstance(obj, dict | types.MappingProxyType):
-            stack += [*obj.keys(), *obj.values()]
-        elif isinstance(obj, list | tuple | set | frozenset):
-            stack += list(obj)
-        else:
-            try:
-                stack += list(vars(obj).values())
-            except TypeError:
-                pass
-            for cls in type(obj).__mro__:
-                stack += [getattr(obj, s, None) for s in getattr(cls, "__slots__", ())]
-    return found
 
 
 def secret_task(i: int) -> Task:
@@ -81,7 +41,7 @@ class RecordingExecutor:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["paper", "released"])
-def test_nothing_reachable_from_the_context_holds_hidden_tests(variant):
+def test_nothing_reachable_from_the_context_holds_hidden_tests(variant, reachable):
     """Through a real run (hidden tests scored after each strategy): the context reaches no
     task and no secret, before and after solving; no model request and no execution
     carries hidden-test text."""

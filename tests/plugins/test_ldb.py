@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import random
-import types
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 import codeloop
 import codeloop_plugins.ldb as ldb
-from codeloop.execution.local import LocalExecutor
 from codeloop.feedback.trace import DEFAULT_MAX_STEPS, RuntimeTrace, TraceStep
 from codeloop.models import MockBackend
 from codeloop.registry import settings_of
@@ -105,17 +102,6 @@ class Tracer:
             for i in range(self.extra_steps)
         )
         return FakeTrace(status="ok", output=str(value), steps_block=(step, *filler))
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-async def executor(anyio_backend: str) -> AsyncIterator[LocalExecutor]:
-    async with LocalExecutor(workers=2) as ex:
-        yield ex
 
 
 @pytest.fixture()
@@ -409,48 +395,9 @@ def test_settings_and_registry():
 # ------------------------------------------------------------------------------- leaks
 
 
-def _reachable(root: object) -> list[object]:
-    """Every object reachable from `root` (attributes, containers, closures), module
-    globals not followed."""
-    seen: set[int] = set()
-    found: list[object] = []
-    stack = [root]
-    leaves = (str, bytes, int, float, bool, type(None))
-    opaque = (types.ModuleType, type, types.BuiltinFunctionType)
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        found.append(obj)
-        if isinstance(obj, leaves) or isinstance(obj, opaque):
-            continue
-        if isinstance(obj, types.MethodType):
-            stack.extend((obj.__self__, obj.__func__))
-            continue
-        if isinstance(obj, types.FunctionType):
-            for cell in obj.__closure__ or ():
-                try:
-                    stack.append(cell.cell_contents)
-                except ValueError:
-                    pass
-            stack.extend(obj.__defaults__ or ())
-            continue
-        if isinstance(obj, dict | types.MappingProxyType):
-            stack.extend(obj.keys())
-            stack.extend(obj.values())
-        elif isinstance(obj, list | tuple | set | frozenset):
-            stack.extend(obj)
-        else:
-            stack.extend(getattr(obj, "__dict__", {}).values())
-            for slot in getattr(type(obj), "__slots__", ()):
-                if hasattr(obj, slot):
-                    stack.append(getattr(obj, slot))
-    return found
-
-
-@pytest.mark.slow
-async def test_nothing_reachable_from_the_context_holds_hidden_tests(tmp_path, monkeypatch):
+async def test_nothing_reachable_from_the_context_holds_hidden_tests(
+    tmp_path, monkeypatch, reachable
+):
     """A whole run: while ldb debugs each task, nothing its context reaches holds a hidden
     test, and no request the model receives carries hidden-test text."""
     tasks = [
@@ -484,7 +431,7 @@ async def test_nothing_reachable_from_the_context_holds_hidden_tests(tmp_path, m
     report = await run_tasks(options, backend=backend, tasks=tasks)
     assert len(report.results) == 3 and len(tracer.contexts) >= 3
     for ctx in tracer.contexts:
-        objects = _reachable(ctx)
+        objects = reachable(ctx)
         assert len(objects) > 100  # the walk went past the context into the machinery
         assert [o for o in objects if isinstance(o, Task)] == []
         assert [o for o in objects if isinstance(o, str) and "SECRET" in o] == []

@@ -3,8 +3,7 @@ sandbox execution made while it runs carries hidden-test text."""
 
 from __future__ import annotations
 
-from collections import Counter, deque
-from types import CellType, FunctionType, MappingProxyType, MethodType, ModuleType
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -30,47 +29,6 @@ from .test_pgs import (
 )
 
 
-def _reachable(root: object) -> list[object]:
-    """Objects reachable from `root` through instance attributes (dicts and slots),
-    containers, function closures and defaults, and bound methods (module globals are not
-    followed: through sys.modules everything is reachable)."""
-    seen: set[int] = set()
-    found: list[object] = []
-    stack = [root]
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        found.append(obj)
-        if isinstance(obj, str | bytes | int | float | bool | type(None) | type | ModuleType):
-            continue
-        if isinstance(obj, MethodType):
-            stack += [obj.__self__, obj.__func__]
-        elif isinstance(obj, FunctionType):
-            stack += [c.cell_contents for c in obj.__closure__ or () if _filled(c)]
-            stack += [*(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values()]
-        elif isinstance(obj, dict | MappingProxyType):
-            stack += [*obj.keys(), *obj.values()]
-        elif isinstance(obj, list | tuple | set | frozenset | deque):
-            stack += list(obj)
-        else:
-            stack += list(getattr(obj, "__dict__", {}).values())
-            for klass in type(obj).__mro__:
-                for slot in getattr(klass, "__slots__", ()):
-                    if isinstance(slot, str) and hasattr(obj, slot):
-                        stack.append(getattr(obj, slot))
-    return found
-
-
-def _filled(cell: CellType) -> bool:
-    try:
-        cell.cell_contents  # noqa: B018
-    except ValueError:
-        return False
-    return True
-
-
 def _secret_task(i: int) -> Task:
     hidden = TestCase(
         TestKind.CALL,
@@ -89,7 +47,7 @@ def _secret_task(i: int) -> Task:
 
 
 @pytest.mark.slow
-def test_nothing_reachable_from_the_context_holds_hidden_tests(tmp_path, monkeypatch):
+def test_nothing_reachable_from_the_context_holds_hidden_tests(tmp_path, monkeypatch, reachable):
     """Tasks solved one after another by `pgs` (every phase runs: a visible repair, a
     property repair, Hypothesis): before and after each solve nothing reachable from the
     context holds a task or a hidden test's text, and no request or sandbox execution made
@@ -111,7 +69,7 @@ def test_nothing_reachable_from_the_context_holds_hidden_tests(tmp_path, monkeyp
         inner = make_pgs(**settings)
 
         def walk(ctx: SolveContext) -> dict[str, Any]:
-            objects = _reachable(ctx)
+            objects = reachable(ctx)
             return {
                 "tasks": [o for o in objects if isinstance(o, Task)],
                 "secrets": [o for o in objects if isinstance(o, str) and "SECRET" in o],

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import types
 from pathlib import Path
 
 import anyio
@@ -751,55 +750,6 @@ def test_clean_errors_for_bad_input(tmp_path, dataset, monkeypatch):
 # ----------------------------------------------------------------- no hidden tests
 
 
-def _reachable(root: object) -> list[object]:
-    """Every object reachable from `root`: attributes (instance dicts and slots),
-    containers, closures and defaults of functions, bound methods' objects.  Module globals
-    are not followed (everything would be reachable through sys.modules)."""
-    seen: set[int] = set()
-    found: list[object] = []
-    stack = [root]
-    leaves = (str, bytes, int, float, bool, type(None))
-    opaque = (types.ModuleType, type, types.BuiltinFunctionType)
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        found.append(obj)
-        if isinstance(obj, leaves) or isinstance(obj, opaque):
-            continue
-        if isinstance(obj, types.MethodType):
-            stack.extend((obj.__self__, obj.__func__))
-            continue
-        if isinstance(obj, types.FunctionType):
-            stack.extend(cell.cell_contents for cell in obj.__closure__ or () if _filled(cell))
-            stack.extend(obj.__defaults__ or ())
-            stack.extend((obj.__kwdefaults__ or {}).values())
-            continue
-        if isinstance(obj, dict) or isinstance(obj, types.MappingProxyType):
-            stack.extend(obj.keys())
-            stack.extend(obj.values())
-        elif isinstance(obj, (list, tuple, set, frozenset)):
-            stack.extend(obj)
-        else:
-            try:
-                stack.extend(vars(obj).values())
-            except TypeError:
-                pass
-            for cls in type(obj).__mro__:
-                for slot in getattr(cls, "__slots__", ()):
-                    stack.append(getattr(obj, slot, None))
-    return found
-
-
-def _filled(cell: types.CellType) -> bool:
-    try:
-        cell.cell_contents
-    except ValueError:
-        return False
-    return True
-
-
 def _secret_task(i: int) -> dict:
     return {
         "task_id": f"demo/add{i}",
@@ -811,7 +761,7 @@ def _secret_task(i: int) -> dict:
     }
 
 
-def test_nothing_reachable_from_the_context_holds_hidden_tests(tmp_path, monkeypatch):
+def test_nothing_reachable_from_the_context_holds_hidden_tests(tmp_path, monkeypatch, reachable):
     """Tasks solved one after another: when each strategy runs, the earlier tasks were
     scored (their hidden test failed, so the evaluator made its expected text) and the
     strategy walks everything its context reaches, the executor included."""
@@ -825,7 +775,7 @@ def test_nothing_reachable_from_the_context_holds_hidden_tests(tmp_path, monkeyp
 
     def spy(**settings):
         async def solve(ctx) -> Solution:
-            objects = _reachable(ctx)
+            objects = reachable(ctx)
             seen.append(
                 {
                     "view_type": type(ctx.view),

@@ -15,6 +15,7 @@ from codeloop.types import ExecResult, Feedback, Status, TestCase, TestKind, Tes
 __all__ = [
     "FAILURE_KINDS",
     "describe_test",
+    "feedback_kind",
     "tests_feedback",
     "trim_traceback",
 ]
@@ -51,6 +52,11 @@ def trim_traceback(traceback: str, lines: int = TRACEBACK_LINES, cap: int = TRAC
         kept = ["...", *kept[-lines:]]
     text = "\n".join(kept)
     return text if len(text) <= cap else "..." + text[-(cap - 3) :]
+
+
+def feedback_kind(status: Status) -> str:
+    """The `Feedback.kind` of a test's status ("test_failure", "timeout", ...)."""
+    return _KIND_OF_STATUS.get(status, "error")
 
 
 def describe_test(test: TestCase, entry_point: str | None = None) -> str:
@@ -104,7 +110,7 @@ def tests_feedback(
 
 
 def _item(outcome: TestOutcome, test: TestCase | None, entry_point: str | None) -> Feedback:
-    kind = _KIND_OF_STATUS.get(outcome.status, "error")
+    kind = feedback_kind(outcome.status)
     described = describe_test(test, entry_point) if test is not None else f"test {outcome.index}"
     message = outcome.message
     if outcome.exception:
