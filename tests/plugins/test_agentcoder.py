@@ -3,6 +3,8 @@ and the released variant (programs x blocks, first with the most blocks, >= 3 st
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 import codeloop
@@ -116,6 +118,11 @@ async def test_paper_calls_per_problem_at_defaults_match_the_official_seven(exec
     backend = by_purpose(lambda i: fenced(f"return a * b + {100 + i}"), [GOOD_BLOCK])
     solution = await solve(backend, executor)
     purposes = [r.purpose for r in backend.requests]
+    print(
+        f"\nagentcoder (paper) calls per problem at defaults, never fixed: {len(purposes)}"
+        f" {dict(Counter(purposes))}; executions {solution.usage.executions}"
+        " (official: at most 7)"
+    )
     assert purposes == ["code", "tests"] + ["repair"] * 5  # 1 + 1 + 5 = 7, the official count
     assert solution.usage.calls == 7 and solution.usage.executions == 6
     assert {r.sampling.temperature for r in backend.requests} == {1.0}
@@ -223,6 +230,11 @@ async def test_released_calls_per_problem_at_defaults_match_the_officials_ninety
     solution = await solve(backend, executor, variant="released")
     assert solution.usage.calls == 90  # 15 initial + 15 in each of 5 epochs
     purposes = [r.purpose for r in backend.requests]
+    print(
+        f"\nagentcoder (released) calls per problem at defaults, never done: {len(purposes)}"
+        f" {dict(Counter(purposes))}; executions {solution.usage.executions}"
+        " (official: at most 90)"
+    )
     assert purposes.count("code") == 30 and purposes.count("tests") == 60
     rankings = [n for n in solution.trace if n.kind == "ranking"]
     assert len(rankings) == 6 and not any(r.metadata["done"] for r in rankings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -227,12 +228,27 @@ async def test_stops_after_max_iters_with_the_last_program(executor, tracer):
     assert solution.error == ""
 
 
-async def test_calls_per_problem_at_defaults_match_the_official_count(executor, tracer):
-    # a seed that never gets fixed: the seed call + 2 per iteration, 10 iterations
+async def test_calls_per_problem_at_defaults_match_the_official_count(executor):
+    # a seed that never gets fixed, traced for real: the seed call + 2 per iteration, 10
+    # iterations; executions: the seed's visible run, then a traced and a visible run each
     backend = scripted(WRONG, [WRONG])
     solution = await solve(backend, executor)
+    print(
+        f"\nldb calls per problem at defaults, never fixed: {len(backend.requests)}"
+        f" {dict(Counter(r.purpose for r in backend.requests))}"
+        f"; executions {solution.usage.executions} (official: at most 20, seed made offline)"
+    )
     assert len(backend.requests) == 1 + 2 * 10
-    assert solution.usage.calls == 21
+    assert solution.usage.calls == 21 and solution.usage.executions == 1 + 2 * 10
+    traced = [n for n in solution.trace if n.metadata.get("traced")]
+    assert len(traced) == 10 and {n.metadata["status"] for n in traced} == {"ok"}
+    passing = scripted(RIGHT)
+    easy = await solve(passing, executor)
+    print(
+        f"ldb calls per problem at defaults, seed passes: {len(passing.requests)}"
+        f"; executions {easy.usage.executions}"
+    )
+    assert (len(passing.requests), easy.usage.executions) == (1, 1)
     # the official loop: 0 calls when the seed passes, else <= 20 (+ the seed's own call)
     assert ldb.LdbSettings().max_iters == 10
 
