@@ -975,3 +975,24 @@ def test_kill_9_keeps_finished_tasks(tmp_path, dataset, monkeypatch):
     )
     assert report.reused == 1 and report.finished == 2
     assert [r.passed for r in report.results] == [True, True]
+
+
+def test_the_strategy_and_scoring_sandboxes_use_disjoint_uids(tmp_path, dataset, answers):
+    """A program a strategy runs never shares a uid (a per-uid process count) with one
+    being scored: each sandbox's children run as uids of their own."""
+    import codeloop.runs.run as run_module
+
+    made: list[range] = []
+    real = run_module.LocalExecutor
+
+    class Recording(real):  # type: ignore[misc, valid-type]
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            made.append(range(self.uid_base, self.uid_base + self.uid_span))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(run_module, "LocalExecutor", Recording)
+        run_json(tmp_path, dataset, "--strategy", "scripted", "--model", f"mock:file:{answers}")
+    scoring, strategy = made
+    assert len(scoring) > 0 and len(strategy) > 0
+    assert not set(scoring) & set(strategy)

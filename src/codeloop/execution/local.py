@@ -47,6 +47,7 @@ from codeloop.types import (
 )
 
 SLOTS_PER_ZYGOTE = 64
+DEFAULT_UID_BASE = 61000  # children run as uid/gid DEFAULT_UID_BASE + slot
 # Suites a zygote keeps (least recently used forgotten first, sent again when needed): a
 # strategy makes new suites all run long (codet: a few per task), and each child's fork and
 # exit cost grows with the zygote's memory.
@@ -165,7 +166,7 @@ class LocalExecutor:
         isolation: bool = True,
         require_isolation: bool | None = None,
         python: str | None = None,
-        uid_base: int = 61000,
+        uid_base: int = DEFAULT_UID_BASE,
         preload: Sequence[str] = HEAVY_MODULES,
     ) -> None:
         self.workers = workers or default_workers()
@@ -201,6 +202,12 @@ class LocalExecutor:
         self.report: dict[str, Any] = {}
 
     # ------------------------------------------------------------ lifecycle
+    @property
+    def uid_span(self) -> int:
+        """How many uids its children use from `uid_base` on: one per slot of every
+        zygote, the heavy-module one (index `workers`) too."""
+        return (self.workers + 1) * SLOTS_PER_ZYGOTE
+
     async def __aenter__(self) -> LocalExecutor:
         stack = contextlib.AsyncExitStack()
         self._tg = await stack.enter_async_context(anyio.create_task_group())
@@ -279,9 +286,7 @@ class LocalExecutor:
             "preload": list(preload),
         }
         if self.isolation:
-            # one uid per slot of every zygote, the heavy-module one (index `workers`) too
-            uids = (self.workers + 1) * SLOTS_PER_ZYGOTE
-            config["isolation"] = {"uid_base": self.uid_base, "uid_count": uids}
+            config["isolation"] = {"uid_base": self.uid_base, "uid_count": self.uid_span}
         return config
 
     async def _spawn(self, index: int) -> _Zygote:

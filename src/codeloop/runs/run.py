@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from codeloop.execution.local import LocalExecutor, default_workers
+from codeloop.execution.local import DEFAULT_UID_BASE, LocalExecutor, default_workers
 from codeloop.models.base import Backend
 from codeloop.runs.compare import RunSummary, summarize_store
 from codeloop.runs.keys import view_sha
@@ -221,7 +221,11 @@ async def run(
                     # holds the hidden tests of a task being scored meanwhile.
                     scorer = await stack.enter_async_context(_executor(options))
                     sandbox = (
-                        await stack.enter_async_context(_executor(options)) if to_solve else None
+                        await stack.enter_async_context(
+                            _executor(options, uid_base=scorer.uid_base + scorer.uid_span)
+                        )
+                        if to_solve
+                        else None
                     )
                     isolation = scorer.report
                     tables.record_isolation(run_key, isolation)
@@ -260,8 +264,12 @@ async def run(
     return report
 
 
-def _executor(options: RunOptions) -> LocalExecutor:
+def _executor(options: RunOptions, uid_base: int = DEFAULT_UID_BASE) -> LocalExecutor:
+    """A sandbox for the run.  The strategy sandbox's children run as uids after the
+    scoring sandbox's (`uid_base`): a program a strategy runs shares no uid, and so no
+    per-uid process count, with a program being scored meanwhile."""
     return LocalExecutor(
+        uid_base=uid_base,
         workers=options.workers,
         max_inflight=options.max_inflight or options.workers or default_workers(),
         isolation=options.isolation,
