@@ -203,7 +203,7 @@ def assertion_message(assertion: str) -> str | None:
         warnings.simplefilter("ignore")
         try:
             body = ast.parse(assertion).body
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
             return None
     if not body or not isinstance(body[0], ast.Assert) or body[0].msg is None:
         return None

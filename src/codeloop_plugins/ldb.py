@@ -86,34 +86,36 @@ class LdbSettings:
 
 
 # ------------------------------------------------------------------------------ prompts
-# LDB's chat prompts for HumanEval/MBPP (simple_text2code, ldb_debug, ldb_generate).
+# The structure of LDB's chat prompts for HumanEval/MBPP (simple_text2code, ldb_debug,
+# ldb_generate), in codeloop's words: the seed request shows the first visible test; the
+# debugging turn shows the failing test with its real output, then asks for a verdict on
+# each block as JSON objects with the keys `block`, `correct` and `explanation` (two
+# example answers), then the blocks; the fix request follows the verdict.
 
 SYSTEM = "You are an expert programming assistant."
 SEED_REQUEST = (
-    "Complete the following task in Python. Remember to repeat all imports and function "
-    "header. Here is a unit test:\n{test}\n\n{prompt}"
+    "Solve the following task in Python, repeating its imports and the function header. "
+    "A unit test it must pass:\n{test}\n\n{prompt}"
 )
 SEED_REQUEST_NO_TEST = (
-    "Complete the following task in Python. Remember to repeat all imports and function "
-    "header.\n\n{prompt}"
+    "Solve the following task in Python, repeating its imports and the function header.\n\n{prompt}"
 )
 TASK = (
-    "Complete the following task in Python. Please respond with code only (with the code "
-    "inside a Markdown code block).\n{prompt}"
+    "Solve the following task in Python. Answer with code only, inside a Markdown code "
+    "block.\n{prompt}"
 )
-FAILING_TEST = "The code above fails the given unit test:\n{test}. \nHelp me debug this.\n"
+FAILING_TEST = "The code above fails this unit test:\n{test}. \nHelp me find the bug.\n"
 VERDICT_REQUEST = (
-    "\nHere is the code execution trace block by block with the intermediate variable "
-    "values. Please explain the execution FOR EACH BLOCK and answer whether this block is "
-    "correct or not. If not, give an explanation on what is wrong. Please wrap your "
-    "response into a JSON object that contains keys `block` with the name of each block, "
-    "key `correct` with value False or True, and key `explanation` with an explanation on "
-    "the bug. \nExample Answers:\n"
-    '{"block": "BLOCK-1", "correct": "True", "explanation": "The block initializes '
-    'variable `a` and `b`."}\n'
-    '{"block": "BLOCK-2", "correct": "False", "explanation": "The block is incorrect: it '
-    "subtracts the second number from the first instead of adding them, so the operator "
-    'must change from `-` to `+` in the return statement."}'
+    "\nBelow, the run of that test is split into basic blocks; the comment above a "
+    "block's lines holds the variables before it, the comment below them the variables "
+    "after it. Go through the blocks one by one: say what each does and whether it is "
+    "correct, and for a wrong one explain the mistake. Answer with one JSON object per "
+    "block, with the keys `block` (its name), `correct` (True or False) and `explanation`. "
+    "For example:\n"
+    '{"block": "BLOCK-1", "correct": "True", "explanation": "Sets up the two counters `a` '
+    'and `b`."}\n'
+    '{"block": "BLOCK-2", "correct": "False", "explanation": "Computes `a - b` where the '
+    'sum is wanted: the operator should be `+`."}'
 )
 VERDICT_STOPS = ("[debug end]", "Here is the updated code:")
 FIX_REQUEST = "Please fix the Python code."

@@ -276,6 +276,17 @@ async def test_a_syntax_error_comes_back_as_such_without_running(executor: Any) 
     assert ctx.usage.executions == 1
 
 
+async def test_a_program_too_deep_to_parse_is_a_syntax_error_not_a_crash(executor: Any) -> None:
+    """Model text nested beyond the parser's limit (MemoryError on Python 3.11, or a
+    RecursionError) or holding a null byte: reported, not raised into the strategy."""
+    ctx = context(executor)
+    deep = "def f(x):\n    return " + "-" * 100_000 + "1\n"
+    for program in (deep, "def f(x):\n    return x\0\n"):
+        trace = await ctx.trace_run(program, call(1))
+        assert trace.status == "syntax_error" and "cannot be parsed" in trace.message
+    assert ctx.usage.executions == 0
+
+
 async def test_a_failure_while_loading_is_an_exception(executor: Any) -> None:
     trace = await context(executor).trace_run("x = 1 / 0\ndef f(a):\n    return a\n", call(1))
     assert trace.status == "exception"

@@ -293,3 +293,10 @@ async def test_a_program_that_hangs_is_fed_back_as_timed_out(executor):
     fix = backend.requests[2].messages[-1].content
     assert "assert add(1, 2) == 3" in fix and "timed out" in fix
     assert solution.programs == ("def add(a, b):\n    return a + b\n",)
+
+
+def test_a_designer_answer_too_deep_to_parse_gives_no_assertion():
+    from codeloop import chat_assertions
+
+    deep = "```python\nassert add(1, 2) == " + "-" * 100_000 + "3\n```"
+    assert chat_assertions(deep, "add") == []

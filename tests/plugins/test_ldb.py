@@ -149,7 +149,7 @@ async def test_shows_the_failing_block_and_repairs_it(executor, tracer):
     seed, verdict, repair = backend.requests
     # the seed prompt shows the first visible test as an assert
     assert seed.messages[0].content == ldb.SYSTEM
-    assert "Here is a unit test:\nassert add(1, 2) == 3\n\n" + PROMPT in seed.messages[1].content
+    assert "must pass:\nassert add(1, 2) == 3\n\n" + PROMPT in seed.messages[1].content
     # first iteration: system, the task, the seed program (without LDB's import header)
     system, task, shown, debug = verdict.messages
     assert (system.role, task.role, shown.role, debug.role) == (
@@ -163,8 +163,8 @@ async def test_shows_the_failing_block_and_repairs_it(executor, tracer):
     drawn = random.Random(0).randrange(2)
     call, expected, actual = [("add(1, 2)", 3, -1), ("add(2, 2)", 4, 0)][drawn]
     assert debug.content.startswith(
-        "The code above fails the given unit test:\n"
-        f"assert {call} == {expected} # Real Execution Output: {actual}. \nHelp me debug this.\n"
+        "The code above fails this unit test:\n"
+        f"assert {call} == {expected} # Real Execution Output: {actual}. \nHelp me find the bug.\n"
     )
     a, b = [(1, 2), (2, 2)][drawn]
     assert debug.content.endswith(

@@ -221,7 +221,7 @@ def _assert_call(text: str, entry_point: str | None) -> tuple[str, str] | None:
         return None
     try:
         tree = ast.parse(text)
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
     names = {*_CANDIDATE_NAMES, *([entry_point] if entry_point else [])}
     asserts = sorted(

@@ -350,6 +350,16 @@ class SolveContext:
                 parent,
                 label,
             )
+        except (ValueError, MemoryError, RecursionError) as exc:
+            # null bytes; nesting too deep for the parser (Python 3.11 raises MemoryError)
+            return self._traced_without_run(
+                RuntimeTrace(
+                    status="syntax_error",
+                    message=f"{type(exc).__name__}: the program cannot be parsed ({exc})"[:300],
+                ),
+                parent,
+                label,
+            )
         call = trace_call(test, self.view.entry_point, self.view.kind)
         if isinstance(call, str):
             return self._traced_without_run(

@@ -290,7 +290,7 @@ def chat_assertions(text: str, entry_point: str, *, limit: int | None = None) ->
         warnings.simplefilter("ignore")
         try:
             module = ast.parse(source)
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
             module = None
     if module is not None:
         candidates = [
