@@ -128,3 +128,27 @@ def serve():
 def runner_of_stores():
     """make_run(folder, strategy, name, tasks): `codeloop run` into a store of that folder."""
     return make_run
+
+
+def _copy_with_strategy(store: Path, folder: Path, strategy: str, name: str = "run.sqlite") -> Path:
+    """A copy of `store` whose run config names `strategy` (store text that a user does not
+    control when the store comes from elsewhere)."""
+    import shutil
+    import sqlite3
+
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / name
+    shutil.copy(store, copy)
+    db = sqlite3.connect(copy)
+    for key, config in db.execute("SELECT run_key, config FROM runs").fetchall():
+        data = json.loads(config)
+        data["strategy"] = strategy
+        db.execute("UPDATE runs SET config = ? WHERE run_key = ?", (json.dumps(data), key))
+    db.commit()
+    db.close()
+    return copy
+
+
+@pytest.fixture
+def copy_with_strategy():
+    return _copy_with_strategy

@@ -99,3 +99,19 @@ def test_report_errors(stores, tmp_path):
     assert missing.exit_code == 2 and "no such run store" in missing.output
     folder = runner.invoke(app, ["report", str(stores["run"]), "-o", str(tmp_path)])
     assert folder.exit_code == 2 and "is a folder" in folder.output
+
+
+def test_plot_labels_are_escaped_and_distinct(stores, tmp_path, copy_with_strategy):
+    """Plotly reads <a href> in names and labels as markup: store text is escaped there; two
+    stores with the same file name stay two rows of the outcome grid."""
+    from codeloop.report.html import figures
+
+    evil = "s<a href='https://evil.example'>x</a>"
+    one = copy_with_strategy(stores["run"], tmp_path / "a", evil)
+    two = copy_with_strategy(stores["run"], tmp_path / "b", evil)
+    plots = figures(load_stores([one, two]))
+    text = json.dumps(plots)
+    assert "<a href" not in text and "&lt;a href=" in text
+    [grid] = [p for p in plots if p["id"] == "outcome-grid"]
+    rows = grid["data"][0]["y"]
+    assert len(rows) == 2 and len(set(rows)) == 2

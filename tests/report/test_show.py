@@ -59,3 +59,16 @@ def test_errors(stores, tmp_path):
     unknown = show(stores["run"], "demo/zzz")
     assert unknown.exit_code == 2 and "no task 'demo/zzz'" in unknown.output
     assert show(stores["run"], "--only", "some").exit_code == 2
+
+
+def test_store_text_and_paths_are_not_read_as_markup(stores, tmp_path, copy_with_strategy):
+    evil = "s<a href='https://evil.example'>x</a>[/][bold red]"
+    copy = copy_with_strategy(stores["run"], tmp_path / "odd[/bold]dir", evil, "run[red].sqlite")
+    result = show(copy)
+    assert result.exit_code == 0, result.output
+    assert "run[red].sqlite" in result.output and "[/][bold red]" in result.output
+    page = tmp_path / "out[/bold]" / "r.html"
+    page.parent.mkdir(parents=True)
+    written = CliRunner().invoke(app, ["report", str(copy), "-o", str(page)])
+    assert written.exit_code == 0, written.output
+    assert "out[/bold]" in written.output and page.exists()

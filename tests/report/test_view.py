@@ -72,3 +72,15 @@ def test_view_command_checks_its_arguments(tmp_path):
     assert bad_port.exit_code == 2 and "--port 0" in bad_port.output
     folder = CliRunner().invoke(app, ["view", str(tmp_path)])
     assert folder.exit_code == 2 and "is a folder" in folder.output
+
+
+def test_a_damaged_store_is_said_on_the_page_not_a_server_error(tmp_path, serve, stores):
+    store = tmp_path / "damaged.sqlite"
+    data = bytearray(stores["run"].read_bytes())
+    data[4096 : 4096 * 8] = b"\xff" * (4096 * 7)  # pages 2 to 8 overwritten
+    store.write_bytes(bytes(data))
+    base = serve(store)
+    version = get(base + "api/version")["version"]
+    assert version.startswith("no-store: ") and "cannot be read" in version
+    page = get(base + "api/page")
+    assert page["rows"] == [] and "cannot be read" in page["generated"]

@@ -49,5 +49,7 @@ def report(
     tasks = len({t.task_id for s in sources for t in s.tasks})
     console.print(
         f"wrote {output} ({len(page.encode()) / 1e6:.1f} MB: {len(sources)} runs/evaluations, "
-        f"{tasks} tasks) in {time.perf_counter() - started:.1f}s"
+        f"{tasks} tasks) in {time.perf_counter() - started:.1f}s",
+        markup=False,
+        highlight=False,
     )

@@ -34,7 +34,7 @@ def view(
         fail(f"--port {port}: expected 1 to 65535")
     hosts = ["127.0.0.1", "localhost", host]
     app = make_app(store, samples=samples or (), allowed_hosts=hosts)
-    console.print(f"serving {store} on http://{host}:{port}/ (Ctrl-C stops)")
+    console.print(f"serving {store} on http://{host}:{port}/ (Ctrl-C stops)", markup=False)
     if not store.exists():
-        console.print(f"[yellow]note:[/] {store} does not exist yet; the page waits for it")
+        console.print(f"note: {store} does not exist yet; the page waits for it", markup=False)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -7,7 +7,8 @@ hidden-test verdicts) and each task's trace as a general tree of nodes (parent i
 
 Safe while a run writes the store: the file is opened with sqlite's read-only URI mode and
 everything of one source is read inside one read transaction, so a WAL store gives a
-consistent snapshot of the tasks finished so far.  Nothing is written, created or migrated.
+consistent snapshot of the tasks finished so far.  Nothing is written or migrated (sqlite
+may create the `-shm`/`-wal` files a WAL store reads through, as any reader does).
 
 The store does not keep tasks' prompts or visible tests, nor an evaluation's programs: they
 are read again from the dataset and the samples file named in the store's config, when

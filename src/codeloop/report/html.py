@@ -166,10 +166,21 @@ def _primary(summary: dict[str, Any]) -> str:
     return str(groups[-1]) if groups else "base"
 
 
+def plotly_text(text: str) -> str:
+    """`text` for a Plotly name, label or hover text: its markup characters as entities
+    (Plotly shows them as the characters and makes no tag of them)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def figures(sources: Sequence[Source]) -> list[dict[str, Any]]:
     """plotly figures (data + layout, plain JSON) of the sources."""
     out: list[dict[str, Any]] = []
     summaries = [s.summary.to_json() for s in sources]
+    # Plotly reads <a>, <b>, <br> ... in names and labels as its own markup: labels and task
+    # ids are store text, so escaped; numbered as in the tables, so two stores with the same
+    # name stay two rows of the grid
+    for number, summary in enumerate(summaries, start=1):
+        summary["label"] = plotly_text(f"({number}) {summary['label']}")
     runs = [(s, m) for s, m in zip(sources, summaries, strict=True) if m["kind"] == "run"]
     evals = [(s, m) for s, m in zip(sources, summaries, strict=True) if m["kind"] == "evaluate"]
     # pass@k against cost
@@ -184,7 +195,7 @@ def figures(sources: Sequence[Source]) -> list[dict[str, Any]]:
                 {
                     "type": "scatter",
                     "mode": "markers",
-                    "name": f"{summary['label']} (pass@1 {group})",
+                    "name": f"{summary['label']} (pass@1 {plotly_text(group)})",
                     "x": [cost / tasks],
                     "y": [100 * row.get("1", 0.0)],
                     "marker": {"size": 12},
@@ -277,7 +288,7 @@ def figures(sources: Sequence[Source]) -> list[dict[str, Any]]:
                     {
                         "type": "heatmap",
                         "z": z,
-                        "x": ids,
+                        "x": [plotly_text(task_id) for task_id in ids],
                         "y": [m["label"] for m in summaries],
                         "zmin": -0.25,
                         "zmax": 1,

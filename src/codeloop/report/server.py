@@ -10,6 +10,7 @@ never sees a write from here.  Only the Host names given are answered (DNS rebin
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,19 +51,23 @@ class _Live:
             return store_version(self.path)
         except RunError as exc:  # not a store yet: its writer has not created the tables
             return f"{NO_STORE}: {exc}"
+        except sqlite3.DatabaseError as exc:  # not sqlite, or damaged: say so on the page
+            return f"{NO_STORE}: {self.path} cannot be read as a store ({exc})"
 
     def refresh(self) -> tuple[str, list[Source]]:
         with self.lock:
             version = self.current_version()
             if version != self.version:
-                if version.startswith(NO_STORE):
+                if version == NO_STORE:
                     self.sources, self.problem = [], f"waiting for the store {self.path}"
+                elif version.startswith(NO_STORE):
+                    self.sources, self.problem = [], version.removeprefix(NO_STORE + ": ")
                 else:
                     try:
                         self.sources = load_store(self.path, loader=self.loader)
                         self.problem = ""
-                    except RunError as exc:
-                        self.problem = str(exc)
+                    except (RunError, sqlite3.DatabaseError) as exc:
+                        self.sources, self.problem = [], str(exc)
                 self.version = version
             return version, self.sources
 

@@ -67,7 +67,7 @@ def summary_table(sources: Sequence[Source]) -> Table:
     rows.append(("isolation", [_isolation(s.summary) for s in sources]))
     rows.append(("last stop", [s.summary.stop or "-" for s in sources]))
     for name, cells in rows:
-        table.add_row(name, *(_plain(c) for c in cells))
+        table.add_row(_plain(name), *(_plain(c) for c in cells))
     return table
 
 
@@ -114,7 +114,7 @@ def _outcome(record: TaskRecord, kind: str) -> Text:
 def tasks_table(source: Source, *, only: str = "all") -> Table:
     """The per-task outcomes of one run or evaluation; `only`: all, solved or unsolved."""
     s = source.summary
-    table = Table(title=f"{s.label}: {s.kind} of {_dataset_name(s.dataset)}")
+    table = Table(title=_plain(f"{s.label}: {s.kind} of {_dataset_name(s.dataset)}"))
     widest = max((len(r.task_id) for r in source.tasks), default=4)
     table.add_column("task", no_wrap=True, min_width=min(widest, 40))
     table.add_column("outcome", no_wrap=True)

@@ -350,7 +350,12 @@
     section.scrollIntoView();
   }
   function route() {
-    const hash = decodeURIComponent(location.hash.slice(1));
+    let hash = location.hash.slice(1);
+    try {
+      hash = decodeURIComponent(hash);
+    } catch (error) {
+      // a malformed address (a hand-edited #task/...): take it as written
+    }
     if (hash.startsWith("task/")) showTask(hash.slice(5)).catch(reportError);
     else { document.getElementById("task").hidden = true; state.openTask = null; }
   }
