@@ -200,11 +200,15 @@ def test_the_viewer_shows_a_task_finishing(page, serve, stores, tmp_path):
     assert task_ids(page) == ["demo/add"]
     page.goto(base + "#task/demo%2Fadd")
     page.wait_for_selector("#task-title")
+    # someone is typing in the search box when the refresh comes: it keeps its text and focus
+    page.fill("#search", "demo/")
     # the run goes on and finishes the other task: the open page shows it without a reload
     run_into(stores["folder"], store)
     page.wait_for_selector("tr[data-task='demo/neg']", timeout=15000)
     assert task_ids(page) == ["demo/add", "demo/neg"]
     assert "live:" in page.inner_text("#status")
+    assert page.evaluate("document.activeElement.id") == "search"
+    assert page.input_value("#search") == "demo/"
     page.click("tr[data-task='demo/neg'] a")
     page.wait_for_selector("#task-title >> text=demo/neg")
     assert "neg(1) == -1" in page.locator("table.failing").first.inner_text()

@@ -112,21 +112,22 @@
   }
   function renderControls() {
     const box = document.getElementById("task-controls");
-    box.textContent = "";
-    const select = el("select", { id: "filter", onchange: (e) => { state.filter = e.target.value; state.page = 0; renderTable(); } });
-    for (const [value, text] of [["all", "all tasks"], ["solved", "solved (by every run)"], ["unsolved", "unsolved (by some run)"], ["disagree", "runs disagree"], ["errors", "errors"]]) {
-      const option = el("option", { value: value, text: text });
-      if (value === state.filter) option.selected = true;
-      select.append(option);
+    // built once: a live refresh keeps the filter, the search box and its focus as they are
+    if (!document.getElementById("search")) {
+      const select = el("select", { id: "filter", onchange: (e) => { state.filter = e.target.value; state.page = 0; renderTable(); } });
+      for (const [value, text] of [["all", "all tasks"], ["solved", "solved (by every run)"], ["unsolved", "unsolved (by some run)"], ["disagree", "runs disagree"], ["errors", "errors"]]) {
+        const option = el("option", { value: value, text: text });
+        if (value === state.filter) option.selected = true;
+        select.append(option);
+      }
+      const search = el("input", { id: "search", type: "search", placeholder: "task id contains...", value: state.search,
+        oninput: (e) => { state.search = e.target.value; state.page = 0; renderTable(); } });
+      box.append(el("label", {}, "show ", select), search, el("span", { id: "count", class: "muted" }),
+        el("span", { id: "legend", class: "muted" }));
     }
-    const search = el("input", { id: "search", type: "search", placeholder: "task id contains...", value: state.search,
-      oninput: (e) => { state.search = e.target.value; state.page = 0; renderTable(); } });
-    box.append(el("label", {}, "show ", select), search, el("span", { id: "count", class: "muted" }));
-    if (state.data.sources.length > 1) {
-      const legend = el("span", { class: "muted" });
-      legend.textContent = state.data.sources.map((s, i) => "(" + (i + 1) + ") " + s.label).join("   ");
-      box.append(legend);
-    }
+    const legend = document.getElementById("legend");
+    legend.textContent = state.data.sources.length > 1
+      ? state.data.sources.map((s, i) => "(" + (i + 1) + ") " + s.label).join("   ") : "";
   }
   function renderTable() {
     const cols = columns();
