@@ -228,6 +228,16 @@ def with_assertion_messages(items: Sequence[Feedback], block: DesignedBlock) -> 
     return kept
 
 
+async def ask(
+    ctx: SolveContext, messages: tuple[Message, ...], sampling: Sampling, purpose: str
+) -> Completion:
+    """One chat request for one answer."""
+    [completion] = await ctx.generate(
+        GenerationRequest(messages=messages, n=1, sampling=sampling, purpose=purpose)
+    )
+    return completion
+
+
 async def design_block(
     ctx: SolveContext,
     config: AgentCoderSettings,
@@ -237,13 +247,8 @@ async def design_block(
     """One call to the test designer, recorded as a "generated_test" node."""
     view = ctx.view
     entry = view.entry_point or ""
-    [completion] = await ctx.generate(
-        GenerationRequest(
-            messages=designer_messages(view, config.show_visible_tests),
-            n=1,
-            sampling=sampling,
-            purpose="tests",
-        )
+    completion = await ask(
+        ctx, designer_messages(view, config.show_visible_tests), sampling, "tests"
     )
     return record_block(ctx, completion, entry, **metadata)
 
@@ -303,13 +308,8 @@ async def run_block(
 async def paper_loop(ctx: SolveContext, config: AgentCoderSettings, answers: Answers) -> None:
     view = ctx.view
     sampling = sampling_for(ctx, temperature=config.temperature, max_tokens=config.max_tokens)
-    [completion] = await ctx.generate(
-        GenerationRequest(
-            messages=programmer_messages(view, config.show_visible_tests),
-            n=1,
-            sampling=sampling,
-            purpose="code",
-        )
+    completion = await ask(
+        ctx, programmer_messages(view, config.show_visible_tests), sampling, "code"
     )
     extracted, node = record_program(ctx, completion, "chat", agent="programmer", round=0)
     program = extracted.code
@@ -342,13 +342,8 @@ async def paper_loop(ctx: SolveContext, config: AgentCoderSettings, answers: Ans
             failing=failing_count(result),
             block=block.node,
         )
-        [completion] = await ctx.generate(
-            GenerationRequest(
-                messages=fix_messages(program, block.assertions, error),
-                n=1,
-                sampling=sampling,
-                purpose="repair",
-            )
+        completion = await ask(
+            ctx, fix_messages(program, block.assertions, error), sampling, "repair"
         )
         extracted, node = record_program(
             ctx, completion, "chat", parent=feedback, agent="programmer", round=fix + 1
@@ -375,13 +370,8 @@ async def released_loop(ctx: SolveContext, config: AgentCoderSettings, answers: 
         raws: list[str] = []
         nodes: list[int] = []
         for sample in range(config.programs):
-            [completion] = await ctx.generate(
-                GenerationRequest(
-                    messages=programmer_messages(view, config.show_visible_tests),
-                    n=1,
-                    sampling=sampling,
-                    purpose="code",
-                )
+            completion = await ask(
+                ctx, programmer_messages(view, config.show_visible_tests), sampling, "code"
             )
             extracted, node = record_program(
                 ctx, completion, "chat", agent="programmer", epoch=epoch, sample=sample

@@ -173,8 +173,9 @@ _CANDIDATE_NAMES = ("candidate",)
 
 
 @functools.cache
+@functools.cache
 def probe_program() -> str:
-    """The text of the program a traced run sends to the sandbox."""
+    """The text of the program a traced run sends to the sandbox (read once)."""
     return Path(__file__).with_name("trace_probe.py").read_text(encoding="utf-8")
 
 

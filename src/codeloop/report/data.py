@@ -265,8 +265,8 @@ def store_version(path: str | Path) -> str:
                     row = db.execute(sql).fetchone()
                     parts.append(f"{row[0]}.{row[1]}")
             if "run_sessions" in store.tables():
-                row = db.execute("SELECT MAX(wall), MAX(stop_reason) FROM run_sessions").fetchone()
-                parts.append(f"{row[1]}")
+                row = db.execute("SELECT MAX(stop_reason) FROM run_sessions").fetchone()
+                parts.append(f"{row[0]}")
         if "evaluations" in kinds:
             row = db.execute("SELECT COUNT(*), MAX(created) FROM verdicts").fetchone()
             parts.append(f"{row[0]}.{row[1]}")

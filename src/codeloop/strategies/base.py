@@ -284,9 +284,8 @@ class SolveContext:
         Raises BudgetExceeded before an execution the budget does not allow,
         ExecutionInfraError when the sandbox itself failed."""
         self._check_execution()
-        self._executions_started += 1
         suite = self._suite(tests, entry_point)
-        result = await self._executor.run(
+        result, cost = await self._counted_run(
             ExecRequest(
                 program,
                 suite,
@@ -296,20 +295,9 @@ class SolveContext:
                 record_only=record,
             )
         )
-        cost = Usage(executions=1)
-        self._usage = self._usage + cost
         passed = passed_count(result)
         summary = f"{result.status.value}: passed {passed} of {len(suite.tests)} tests"
-        if result.status is Status.INFRA_ERROR or result.infra_error:
-            self.record(
-                "execution",
-                summary + f" (sandbox failure: {result.infra_error})",
-                parent=parent,
-                usage=cost,
-                status=result.status.value,
-                infra_error=result.infra_error,
-            )
-            raise ExecutionInfraError(result.infra_error or "the sandbox failed to run the program")
+        self._raise_on_sandbox_failure(result, summary, parent, cost)
         self.record(
             "execution",
             summary,
@@ -322,6 +310,30 @@ class SolveContext:
             duration_s=round(result.duration_s, 4),
         )
         return result
+
+    async def _counted_run(self, request: ExecRequest) -> tuple[ExecResult, Usage]:
+        """Run `request` in the sandbox as one execution of the budget (checked before)."""
+        self._executions_started += 1
+        result = await self._executor.run(request)
+        cost = Usage(executions=1)
+        self._usage = self._usage + cost
+        return result, cost
+
+    def _raise_on_sandbox_failure(
+        self, result: ExecResult, summary: str, parent: int | None, cost: Usage, **metadata: Any
+    ) -> None:
+        """An "execution" node and ExecutionInfraError when the sandbox itself failed."""
+        if result.status is Status.INFRA_ERROR or result.infra_error:
+            self.record(
+                "execution",
+                summary + f" (sandbox failure: {result.infra_error})",
+                parent=parent,
+                usage=cost,
+                status=result.status.value,
+                infra_error=result.infra_error,
+                **metadata,
+            )
+            raise ExecutionInfraError(result.infra_error or "the sandbox failed to run the program")
 
     async def trace_run(
         self,
@@ -366,7 +378,6 @@ class SolveContext:
                 RuntimeTrace(status="no_call", message=call), parent, label
             )
         self._check_execution()
-        self._executions_started += 1
         run_limits = limits or self.exec_limits
         probe_test = TestCase(
             kind=TestKind.CALL,
@@ -375,7 +386,7 @@ class SolveContext:
             source=test.source,
         )
         suite = TestSuite(tests=(probe_test,), entry_point=PROBE_ENTRY, kind=TaskKind.FUNCTION)
-        result = await self._executor.run(
+        result, cost = await self._counted_run(
             ExecRequest(
                 probe_program(),
                 suite,
@@ -385,19 +396,7 @@ class SolveContext:
                 record_only=True,
             )
         )
-        cost = Usage(executions=1)
-        self._usage = self._usage + cost
-        if result.status is Status.INFRA_ERROR or result.infra_error:
-            self.record(
-                "execution",
-                f"traced run: sandbox failure: {result.infra_error}",
-                parent=parent,
-                usage=cost,
-                status=result.status.value,
-                infra_error=result.infra_error,
-                traced=True,
-            )
-            raise ExecutionInfraError(result.infra_error or "the sandbox failed to run the program")
+        self._raise_on_sandbox_failure(result, "traced run", parent, cost, traced=True)
         runtime = trace_of_result(program, result)
         self._record_trace(runtime, parent, label, cost, executed=True)
         return runtime
